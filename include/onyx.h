@@ -1,0 +1,150 @@
+/*
+ * onyx.h - the whole public API of onyx, an ONNX inference runtime in C.
+ *
+ * Handles are opaque. Every call that can fail returns an onyx_status and, when
+ * given an onyx_error, fills it with a message naming what is wrong and where
+ * (byte offset, node, operator, attribute). The library never prints, aborts
+ * or exits.
+ */
+#ifndef ONYX_H
+#define ONYX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum onyx_status {
+    ONYX_OK = 0,
+    ONYX_E_IO,          /* file could not be opened or read */
+    ONYX_E_PARSE,       /* malformed protobuf / ONNX message */
+    ONYX_E_INVALID,     /* well-formed but inconsistent model or arguments */
+    ONYX_E_UNSUPPORTED, /* valid ONNX that onyx does not implement */
+    ONYX_E_SHAPE,       /* input shapes or types do not fit the model */
+    ONYX_E_LIMIT,       /* a size, count or depth is over onyx's limits */
+    ONYX_E_NOMEM        /* allocation failed */
+} onyx_status;
+
+typedef struct onyx_error {
+    onyx_status code;
+    char message[1024];
+} onyx_error;
+
+/* Element types; the numbers are ONNX's TensorProto.DataType values. */
+typedef enum onyx_dtype {
+    ONYX_UNDEFINED = 0,
+    ONYX_FLOAT = 1,
+    ONYX_UINT8 = 2,
+    ONYX_INT8 = 3,
+    ONYX_UINT16 = 4,
+    ONYX_INT16 = 5,
+    ONYX_INT32 = 6,
+    ONYX_INT64 = 7,
+    ONYX_STRING = 8,
+    ONYX_BOOL = 9,
+    ONYX_FLOAT16 = 10,
+    ONYX_DOUBLE = 11,
+    ONYX_UINT32 = 12,
+    ONYX_UINT64 = 13,
+    ONYX_COMPLEX64 = 14,
+    ONYX_COMPLEX128 = 15,
+    ONYX_BFLOAT16 = 16
+} onyx_dtype;
+
+/* What a value is: a tensor, a sequence of tensors, or an empty optional. */
+typedef enum onyx_kind {
+    ONYX_KIND_TENSOR = 0,
+    ONYX_KIND_SEQUENCE = 1,
+    ONYX_KIND_NONE = 2
+} onyx_kind;
+
+#define ONYX_MAX_RANK 12
+
+typedef struct onyx_model onyx_model;
+typedef struct onyx_session onyx_session;
+typedef struct onyx_tensor onyx_tensor;
+
+const char *onyx_status_name(onyx_status s);
+const char *onyx_dtype_name(onyx_dtype t);
+size_t onyx_dtype_size(onyx_dtype t); /* 0 for UNDEFINED/unknown */
+
+/* ---- tensors (also used for sequences and empty optionals) ---- */
+onyx_tensor *onyx_tensor_create(onyx_dtype dtype, int rank, const int64_t *dims);
+onyx_tensor *onyx_sequence_create(onyx_dtype elem_dtype);
+onyx_status onyx_sequence_append(onyx_tensor *seq, onyx_tensor *item); /* takes item */
+void onyx_tensor_free(onyx_tensor *t);
+onyx_kind onyx_tensor_kind(const onyx_tensor *t);
+onyx_dtype onyx_tensor_dtype(const onyx_tensor *t);
+int onyx_tensor_rank(const onyx_tensor *t);
+const int64_t *onyx_tensor_dims(const onyx_tensor *t);
+int64_t onyx_tensor_numel(const onyx_tensor *t);
+void *onyx_tensor_data(onyx_tensor *t); /* char ** for ONYX_STRING */
+int onyx_sequence_length(const onyx_tensor *t);
+onyx_tensor *onyx_sequence_at(const onyx_tensor *t, int i);
+/* TensorProto / SequenceProto / OptionalProto (.pb files of the ONNX test layout). */
+onyx_status onyx_value_load_pb(const void *buf, size_t len, onyx_kind kind,
+                               onyx_tensor **out, char **name_out, onyx_error *err);
+onyx_status onyx_value_save_pb(const onyx_tensor *t, const char *name, void **buf_out,
+                               size_t *len_out, onyx_error *err);
+
+/* ---- models ---- */
+onyx_status onyx_model_load_file(const char *path, onyx_model **out, onyx_error *err);
+onyx_status onyx_model_load_buffer(const void *buf, size_t len, onyx_model **out,
+                                   onyx_error *err);
+void onyx_model_free(onyx_model *m);
+
+/* A graph input or output as declared in the file. dims[i] < 0 means unknown;
+ * dim_names[i] is the symbolic name (or NULL). */
+typedef struct onyx_value_info {
+    const char *name;
+    onyx_kind kind;
+    onyx_dtype dtype; /* element type (of the sequence's tensors for sequences) */
+    int rank;         /* -1 when the rank is unknown */
+    const int64_t *dims;
+    const char *const *dim_names;
+} onyx_value_info;
+
+typedef struct onyx_model_summary {
+    int64_t ir_version;
+    int64_t opset;          /* default domain */
+    const char *producer;
+    int n_nodes;
+    int n_initializers;
+    int64_t n_params;       /* elements in initializers */
+    int64_t weight_bytes;   /* bytes of initializer data */
+} onyx_model_summary;
+
+void onyx_model_get_summary(const onyx_model *m, onyx_model_summary *s);
+int onyx_model_num_inputs(const onyx_model *m);  /* graph inputs that are not initializers */
+int onyx_model_num_outputs(const onyx_model *m);
+void onyx_model_input(const onyx_model *m, int i, onyx_value_info *info);
+void onyx_model_output(const onyx_model *m, int i, onyx_value_info *info);
+int onyx_model_num_opsets(const onyx_model *m);
+void onyx_model_opset(const onyx_model *m, int i, const char **domain, int64_t *version);
+/* Calls fn once per distinct op type with the number of nodes (subgraphs included). */
+void onyx_model_op_histogram(const onyx_model *m,
+                             void (*fn)(const char *domain, const char *op, int count, void *ud),
+                             void *ud);
+
+/* ---- sessions ---- */
+typedef struct onyx_session_options {
+    int threads;        /* 0 = default */
+} onyx_session_options;
+
+onyx_status onyx_session_create(const onyx_model *m, const onyx_session_options *opt,
+                                onyx_session **out, onyx_error *err);
+void onyx_session_free(onyx_session *s);
+/* Runs the model. inputs[i] is bound to the graph input called names[i]. The
+ * outputs stay owned by the session until the next run or free. */
+onyx_status onyx_session_run(onyx_session *s, int n_inputs, const char *const *names,
+                             const onyx_tensor *const *inputs, onyx_error *err);
+int onyx_session_num_outputs(const onyx_session *s);
+const char *onyx_session_output_name(const onyx_session *s, int i);
+const onyx_tensor *onyx_session_output(const onyx_session *s, int i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

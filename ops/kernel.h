@@ -1,0 +1,137 @@
+/* kernel.h - what an operator implementation sees.
+ *
+ * Kernels know nothing about graphs. An operator is a run function that reads
+ * its inputs and attributes from an onyx_kctx, validates them, declares each
+ * output's type and shape with k_output() (which allocates it), and fills it.
+ * Errors are values: k_fail() records a message (the executor prefixes the node
+ * name and op type) and returns the status for the kernel to return.
+ */
+#ifndef ONYX_KERNEL_H
+#define ONYX_KERNEL_H
+
+#include "../runtime/tensor.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+struct onyx_graph;
+
+typedef enum onyx_attr_type {
+    ATTR_UNDEFINED = 0,
+    ATTR_FLOAT = 1,
+    ATTR_INT = 2,
+    ATTR_STRING = 3,
+    ATTR_TENSOR = 4,
+    ATTR_GRAPH = 5,
+    ATTR_FLOATS = 6,
+    ATTR_INTS = 7,
+    ATTR_STRINGS = 8,
+    ATTR_TENSORS = 9,
+    ATTR_GRAPHS = 10,
+    ATTR_SPARSE_TENSOR = 11,
+    ATTR_SPARSE_TENSORS = 12,
+    ATTR_TYPE_PROTO = 13,
+    ATTR_TYPE_PROTOS = 14
+} onyx_attr_type;
+
+typedef struct onyx_attr {
+    const char *name;
+    onyx_attr_type type;
+    float f;
+    int64_t i;
+    const char *s;          /* NUL-terminated copy; s_len bytes (may hold NULs) */
+    size_t s_len;
+    onyx_tensor *t;
+    struct onyx_graph *g;
+    int n;                  /* element count of the list forms */
+    float *floats;
+    int64_t *ints;
+    char **strings;
+    onyx_tensor **tensors;
+    struct onyx_graph **graphs;
+} onyx_attr;
+
+typedef struct onyx_kctx onyx_kctx;
+
+/* Runs a subgraph (If/Loop/Scan bodies). inputs bind to the subgraph's inputs in
+ * order; outputs receive deep copies the caller owns (release them). */
+typedef onyx_status (*onyx_subgraph_fn)(onyx_kctx *k, struct onyx_graph *g, int n_in,
+                                        const onyx_tensor *const *inputs, int n_out,
+                                        onyx_tensor *outputs);
+
+struct onyx_kctx {
+    const char *node_name;
+    const char *op_type;
+    const char *domain;
+    int opset;                        /* version of the node's domain */
+    int n_attrs;
+    const onyx_attr *attrs;
+    int n_inputs;
+    const onyx_tensor *const *inputs; /* NULL entries for omitted optional inputs */
+    int n_outputs;
+    onyx_tensor **outputs;            /* NULL entries for outputs nobody asked for */
+    onyx_error *err;
+    onyx_subgraph_fn run_subgraph;
+    void *exec;                       /* executor state for run_subgraph */
+    /* where k_output puts outputs beyond n_outputs; released after the node */
+    onyx_tensor spare[8];
+};
+
+typedef onyx_status (*onyx_kernel_fn)(onyx_kctx *k);
+
+typedef struct onyx_op_def {
+    const char *domain;    /* "" for the default ONNX domain */
+    const char *name;
+    onyx_kernel_fn run;
+} onyx_op_def;
+
+/* The definition for (domain, name), or NULL (ops/registry.c). */
+const onyx_op_def *onyx_find_op(const char *domain, const char *name);
+
+/* ---- inputs, outputs, errors ---- */
+const onyx_tensor *k_input(const onyx_kctx *k, int i);   /* NULL if absent */
+/* Declares output i and allocates it (zero-filled). Returns NULL (with the error
+ * set) on bad shape/out of memory; returns a scratch tensor that is discarded
+ * when the output is not requested, so kernels can always write to it. */
+onyx_tensor *k_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int64_t *dims);
+/* Output i as a sequence (items appended with onyx_sequence_append). */
+onyx_tensor *k_output_sequence(onyx_kctx *k, int i, onyx_dtype elem_dtype);
+/* Output i as an empty optional. */
+onyx_status k_output_none(onyx_kctx *k, int i);
+bool k_output_wanted(const onyx_kctx *k, int i);
+onyx_status k_fail(onyx_kctx *k, onyx_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Fails with a message naming the input unless input i is a tensor of one of the
+ * listed dtypes (list ends with ONYX_UNDEFINED). */
+onyx_status k_require(onyx_kctx *k, int i, ...);
+
+/* ---- attributes ---- */
+const onyx_attr *k_attr(const onyx_kctx *k, const char *name);
+int64_t k_attr_int(const onyx_kctx *k, const char *name, int64_t def);
+float k_attr_float(const onyx_kctx *k, const char *name, float def);
+const char *k_attr_string(const onyx_kctx *k, const char *name, const char *def);
+/* Number of ints (and *out) or -1 when the attribute is missing. */
+int k_attr_ints(const onyx_kctx *k, const char *name, const int64_t **out);
+int k_attr_floats(const onyx_kctx *k, const char *name, const float **out);
+
+/* ---- helpers shared by kernels ---- */
+/* Reads an integer tensor (int8..uint64) into out[0..n); returns count or -1 if
+ * the tensor is not integer or has more than max elements. */
+int64_t k_read_ints(const onyx_tensor *t, int64_t *out, int64_t max);
+/* Element i of any numeric tensor as double / stored from double. */
+double k_get_f64(const onyx_tensor *t, int64_t i);
+void k_set_f64(onyx_tensor *t, int64_t i, double v);
+/* Normalizes a possibly negative axis against rank; false if out of range. */
+bool k_axis(int64_t axis, int rank, int *out);
+/* Multidirectional (numpy) broadcast of n shapes; false if incompatible. */
+bool k_broadcast_shapes(int n, const onyx_tensor *const *ts, int *rank, int64_t *dims);
+/* Strides (in elements) of t broadcast into out_rank/out_dims: 0 on broadcast dims. */
+void k_broadcast_strides(const onyx_tensor *t, int out_rank, const int64_t *out_dims,
+                         int64_t *strides);
+bool dtype_is_float(onyx_dtype t);   /* float, double, float16, bfloat16 */
+bool dtype_is_int(onyx_dtype t);     /* signed or unsigned integer (not bool) */
+bool dtype_is_signed(onyx_dtype t);
+
+#endif

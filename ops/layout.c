@@ -1,0 +1,6 @@
+/* layout.c - operator family (being written). */
+#include "kernel.h"
+
+const onyx_op_def onyx_ops_layout[] = {
+    {0},
+};

@@ -1,0 +1,6 @@
+/* reduce.c - operator family (being written). */
+#include "kernel.h"
+
+const onyx_op_def onyx_ops_reduce[] = {
+    {0},
+};

@@ -1,0 +1,6 @@
+/* sequence.c - operator family (being written). */
+#include "kernel.h"
+
+const onyx_op_def onyx_ops_sequence[] = {
+    {0},
+};
