@@ -23,7 +23,8 @@ all: $(BUILD)/onyx
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libonyx.a: $(LIB_OBJ)
 	@rm -f $@

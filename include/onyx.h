@@ -83,8 +83,10 @@ int64_t onyx_tensor_numel(const onyx_tensor *t);
 void *onyx_tensor_data(onyx_tensor *t); /* char ** for ONYX_STRING */
 int onyx_sequence_length(const onyx_tensor *t);
 onyx_tensor *onyx_sequence_at(const onyx_tensor *t, int i);
-/* TensorProto / SequenceProto / OptionalProto (.pb files of the ONNX test layout). */
-onyx_status onyx_value_load_pb(const void *buf, size_t len, onyx_kind kind,
+/* TensorProto / SequenceProto / OptionalProto (.pb files of the ONNX test layout):
+ * kind and optional say which message the bytes hold. *name_out (may be NULL)
+ * receives the stored name, to free(). */
+onyx_status onyx_value_load_pb(const void *buf, size_t len, onyx_kind kind, int optional,
                                onyx_tensor **out, char **name_out, onyx_error *err);
 onyx_status onyx_value_save_pb(const onyx_tensor *t, const char *name, void **buf_out,
                                size_t *len_out, onyx_error *err);
@@ -93,13 +95,17 @@ onyx_status onyx_value_save_pb(const onyx_tensor *t, const char *name, void **bu
 onyx_status onyx_model_load_file(const char *path, onyx_model **out, onyx_error *err);
 onyx_status onyx_model_load_buffer(const void *buf, size_t len, onyx_model **out,
                                    onyx_error *err);
+/* As onyx_model_load_buffer; external data paths are resolved against dir. */
+onyx_status onyx_model_load_buffer_dir(const void *buf, size_t len, const char *dir,
+                                       onyx_model **out, onyx_error *err);
 void onyx_model_free(onyx_model *m);
 
 /* A graph input or output as declared in the file. dims[i] < 0 means unknown;
  * dim_names[i] is the symbolic name (or NULL). */
 typedef struct onyx_value_info {
     const char *name;
-    onyx_kind kind;
+    onyx_kind kind;   /* ONYX_KIND_TENSOR or ONYX_KIND_SEQUENCE */
+    int optional;     /* declared as optional(kind) */
     onyx_dtype dtype; /* element type (of the sequence's tensors for sequences) */
     int rank;         /* -1 when the rank is unknown */
     const int64_t *dims;

@@ -61,6 +61,7 @@ onyx_tensor *k_output_sequence(onyx_kctx *k, int i, onyx_dtype elem_dtype)
     tensor_release(t);
     t->kind = ONYX_KIND_SEQUENCE;
     t->dtype = elem_dtype;
+    t->owns_data = true;
     return t;
 }
 

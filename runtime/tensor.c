@@ -53,10 +53,12 @@ static void free_strings(onyx_tensor *t)
 void tensor_release(onyx_tensor *t)
 {
     if (!t) return;
-    free_strings(t);
-    if (t->owns_data) free(t->data);
-    for (int i = 0; i < t->seq_len; i++) onyx_tensor_free(t->seq[i]);
-    free(t->seq);
+    if (t->owns_data) { /* views share data and sequence items with their source */
+        free_strings(t);
+        free(t->data);
+        for (int i = 0; i < t->seq_len; i++) onyx_tensor_free(t->seq[i]);
+        free(t->seq);
+    }
     memset(t, 0, sizeof *t);
 }
 
@@ -93,6 +95,7 @@ bool tensor_copy(onyx_tensor *dst, const onyx_tensor *src)
         tensor_release(dst);
         dst->kind = ONYX_KIND_SEQUENCE;
         dst->dtype = src->dtype;
+        dst->owns_data = true;
         for (int i = 0; i < src->seq_len; i++) {
             onyx_tensor *it = calloc(1, sizeof *it);
             if (!it || !tensor_copy(it, src->seq[i]) || onyx_sequence_append(dst, it) != ONYX_OK) {
@@ -128,8 +131,6 @@ void tensor_view(onyx_tensor *dst, const onyx_tensor *src)
     tensor_release(dst);
     *dst = *src;
     dst->owns_data = false;
-    dst->seq = NULL;
-    dst->seq_len = dst->seq_cap = 0;
 }
 
 /* ---- half precision: IEEE binary16 and bfloat16, round to nearest even ---- */
@@ -216,6 +217,7 @@ onyx_tensor *onyx_sequence_create(onyx_dtype elem_dtype)
     if (t) {
         t->kind = ONYX_KIND_SEQUENCE;
         t->dtype = elem_dtype;
+        t->owns_data = true;
     }
     return t;
 }

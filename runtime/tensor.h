@@ -16,7 +16,8 @@ struct onyx_tensor {
     int64_t dims[ONYX_MAX_RANK];
     void *data;             /* dense, row-major; char ** for strings */
     size_t nbytes;          /* bytes of data in use */
-    bool owns_data;         /* free data (and strings) with the tensor */
+    bool owns_data;         /* free data, strings and sequence items with the tensor;
+                               false for views of another value's storage */
     /* sequences: items owned by the sequence */
     int seq_len, seq_cap;
     struct onyx_tensor **seq;

@@ -1,0 +1,74 @@
+/* graph.h - the IR a model decodes into: graphs of nodes that name their values.
+ * Everything a model owns lives in its pool and is freed with it. */
+#ifndef ONYX_GRAPH_H
+#define ONYX_GRAPH_H
+
+#include "../ops/kernel.h"
+#include "pool.h"
+
+/* A declared value (graph input/output or value_info). */
+typedef struct onyx_value_decl {
+    const char *name;
+    onyx_kind kind;         /* ONYX_KIND_TENSOR or ONYX_KIND_SEQUENCE */
+    bool optional;          /* optional(kind) */
+    onyx_dtype dtype;       /* element type (of a sequence's or optional's tensor) */
+    int rank;               /* -1: unknown */
+    int64_t dims[ONYX_MAX_RANK];        /* -1: unknown */
+    const char *dim_names[ONYX_MAX_RANK];
+} onyx_value_decl;
+
+typedef struct onyx_node {
+    const char *name;
+    const char *op_type;
+    const char *domain;
+    int n_inputs;
+    const char **inputs;    /* "" marks an omitted optional input */
+    int n_outputs;
+    const char **outputs;
+    int n_attrs;
+    onyx_attr *attrs;
+} onyx_node;
+
+typedef struct onyx_graph {
+    const char *name;
+    int n_nodes;
+    onyx_node *nodes;
+    int n_inits;
+    onyx_tensor *inits;     /* data in the model's pool or the file buffer */
+    const char **init_names;
+    int n_inputs;
+    onyx_value_decl *inputs;
+    int n_outputs;
+    onyx_value_decl *outputs;
+    int n_value_info;
+    onyx_value_decl *value_info;
+} onyx_graph;
+
+struct onyx_model {
+    onyx_pool pool;
+    int64_t ir_version;
+    int64_t model_version;
+    const char *producer_name;
+    const char *producer_version;
+    const char *domain;
+    int n_opsets;
+    const char **opset_domains;
+    int64_t *opset_versions;
+    int n_meta;
+    const char **meta_keys;
+    const char **meta_values;
+    onyx_graph *graph;
+    const char *dir;        /* directory of the model file, for external data */
+    /* graph inputs that are not initializers (what a user feeds) */
+    int n_user_inputs;
+    const onyx_value_decl **user_inputs;
+};
+
+/* Opset version of a domain ("" and "ai.onnx" are the default); 0 if not imported. */
+int64_t model_opset(const struct onyx_model *m, const char *domain);
+
+/* The loader's entry (loader/onnx_decode.c). dir may be NULL (no external data). */
+onyx_status onnx_decode_model(const uint8_t *buf, size_t len, const char *dir,
+                              struct onyx_model **out, onyx_error *err);
+
+#endif
