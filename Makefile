@@ -18,7 +18,7 @@ LIB_SRC := $(wildcard loader/*.c runtime/*.c ops/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 DEPS    := $(LIB_OBJ:.o=.d) $(BUILD)/tools/onyx.d
 
-.PHONY: all test unit conformance robustness asan fuzz clean
+.PHONY: all deps test unit conformance robustness asan fuzz clean
 all: $(BUILD)/onyx
 
 $(BUILD)/%.o: %.c
@@ -34,3 +34,55 @@ $(BUILD)/onyx: $(BUILD)/tools/onyx.o $(BUILD)/libonyx.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(DEPS)
+
+# ---------------------------------------------------------------- tests
+PYTHON   := /usr/bin/python3
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libonyx.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $< $(BUILD)/libonyx.a $(LDLIBS)
+
+deps:
+	@sh tests/deps.sh
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+conformance: $(BUILD)/onyx
+	$(PYTHON) tests/conformance.py --onyx $(BUILD)/onyx --expected tests/conformance_pass.txt
+
+robustness: $(BUILD)/onyx
+	$(PYTHON) tests/mutate.py --onyx $(BUILD)/onyx
+
+test: deps all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory conformance
+	@$(MAKE) --no-print-directory robustness
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+
+# The whole conformance suite under address and undefined-behaviour sanitizers;
+# any report is a crash (exit 99) and fails the run.
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" build-asan/onyx
+	ASAN_OPTIONS=exitcode=99:detect_leaks=1 UBSAN_OPTIONS=exitcode=99:print_stacktrace=1 \
+	    $(PYTHON) tests/conformance.py --onyx build-asan/onyx --expected tests/conformance_pass.txt --timeout 600
+
+# libFuzzer on the loader and session creation, seeded with the suite's models.
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libonyx.a
+	@mkdir -p build-fuzz/corpus
+	clang $(CPPFLAGS) $(WARN) -O1 -g $(FUZZ_SAN) tests/fuzz_loader.c build-fuzz/libonyx.a -lm -o build-fuzz/fuzz_loader
+	@for f in /usr/share/libonnx-testdata/data/*/*/model.onnx; do \
+	    d=build-fuzz/corpus/$$(echo $$f | md5sum | cut -c1-12).onnx; [ -e $$d ] || cp $$f $$d; done
+	build-fuzz/fuzz_loader -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 build-fuzz/corpus >build-fuzz/fuzz.log 2>&1 || (tail -40 build-fuzz/fuzz.log; exit 1)
+	@grep -E 'stat::number_of_executed_units' build-fuzz/fuzz.log
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -136,6 +136,7 @@ static bool decode_tensor(dec *d, pb_msg m, onyx_tensor *t, const char **name_ou
     int r;
     int64_t dtype = 0;
     const char *name = "";
+    bool named = false;
     const pb_field *raw = NULL;
     pb_field raw_f;
     const char *location = NULL;
@@ -147,7 +148,12 @@ static bool decode_tensor(dec *d, pb_msg m, onyx_tensor *t, const char **name_ou
         switch (f.number) {
         case 2: if (!expect_wire(d, &f, PB_VARINT, "TensorProto", "data_type")) return false; dtype = (int64_t)f.v; break;
         case 3: return fail(d, ONYX_E_UNSUPPORTED, "TensorProto at byte %zu uses segments, which onyx does not support", m.offset);
-        case 8: if (!expect_wire(d, &f, PB_LEN, "TensorProto", "name") || !(name = d_str(d, &f))) return false; break;
+        case 8:
+            if (!expect_wire(d, &f, PB_LEN, "TensorProto", "name")) return false;
+            if (named && !d->pool) free((char *)name);
+            if (!(name = d_str(d, &f))) return false;
+            named = true;
+            break;
         case 9: if (!expect_wire(d, &f, PB_LEN, "TensorProto", "raw_data")) return false; raw_f = f; raw = &raw_f; break;
         case 14: data_location = (int64_t)f.v; break;
         case 13: {
@@ -173,7 +179,9 @@ static bool decode_tensor(dec *d, pb_msg m, onyx_tensor *t, const char **name_ou
         }
     }
     if (r < 0) return false;
-    if (name_out) *name_out = name;
+    /* only a decoded name is handed out: heap-mode callers free it */
+    if (name_out && (named || d->pool)) *name_out = name;
+    else if (named && !d->pool) free((char *)name);
     if (!dtype_known(dtype)) return fail(d, ONYX_E_UNSUPPORTED, "tensor '%s' at byte %zu has unsupported data_type %lld", name, m.offset, (long long)dtype);
     size_t ndims;
     if (!pb_count_repeated(m, 1, PB_VARINT, &ndims, d->err)) return false;

@@ -112,6 +112,11 @@ def main():
                 if st != "pass":
                     f.write("| %s/%s | %s | %s |\n" % (c, n, st, msg.replace("|", "\\|")))
     rc = 0
+    crashed = [r for r in results if r[3].startswith(("CRASH", "TIMEOUT"))]
+    for c, n, _, msg in crashed:
+        print("NEVER ALLOWED %s/%s: %s" % (c, n, msg))
+    if crashed:
+        rc = 1
     if a.expected:
         expected = read_list(a.expected)
         status = {"%s/%s" % (c, n): st for c, n, st, _ in results}
