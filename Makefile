@@ -28,10 +28,12 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/libonyx.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BUILD)/onyx: $(BUILD)/tools/onyx.o $(BUILD)/libonyx.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(DEPS)
 

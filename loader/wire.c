@@ -209,6 +209,6 @@ size_t pb_count_field(pb_msg m, uint32_t number)
     size_t n = 0;
     pb_iter_init(&it, m);
     while (pb_next(&it, &f, NULL) == 1)
-        if (f.number == number) n++;
+        if (f.number == number && f.wire == PB_LEN) n++;
     return n;
 }

@@ -41,7 +41,9 @@ int pb_next(pb_iter *it, pb_field *f, onyx_error *err);
 bool pb_count_repeated(pb_msg m, uint32_t number, int kind, size_t *count, onyx_error *err);
 bool pb_read_repeated(pb_msg m, uint32_t number, int kind, uint64_t *out, size_t count,
                       onyx_error *err);
-size_t pb_count_field(pb_msg m, uint32_t number); /* assumes m already validated by pb_next */
+/* Occurrences of a length-delimited field (strings, messages): callers size
+ * arrays with it and fill them from the PB_LEN occurrences only. */
+size_t pb_count_field(pb_msg m, uint32_t number);
 
 onyx_status pb_fail(onyx_error *err, onyx_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -248,6 +248,20 @@ static void test_hostile(void)
     onyx_model_free(m);
     pbw_free(&b);
     pbw_free(&g);
+    /* a message field number reused with a scalar wire type is skipped, not
+     * counted as a node (found by the fuzzer) */
+    b = (pb_buf){0};
+    size_t gm = pbw_begin(&b, 7);
+    pbw_varint(&b, 1, 42);
+    size_t nm = pbw_begin(&b, 1);
+    pbw_string(&b, 4, "Relu");
+    pbw_end(&b, nm);
+    pbw_end(&b, gm);
+    err = (onyx_error){0};
+    CHECK(onyx_model_load_buffer(b.p, b.len, &m, &err) == ONYX_OK && m->graph->n_nodes == 1 &&
+          !strcmp(m->graph->nodes[0].op_type, "Relu"));
+    onyx_model_free(m);
+    pbw_free(&b);
     /* no graph at all */
     err = (onyx_error){0};
     CHECK(onyx_model_load_buffer("", 0, &m, &err) == ONYX_E_PARSE && strstr(err.message, "no graph"));
