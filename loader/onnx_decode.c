@@ -375,10 +375,9 @@ static bool decode_attr(dec *d, pb_msg m, onyx_attr *a)
     memset(a, 0, sizeof *a);
     a->name = "";
     /* first pass: scalars and the list counts */
-    size_t nf = pb_count_field(m, 7), ni = pb_count_field(m, 8);
     size_t cnt_f = 0, cnt_i = 0;
-    if (nf && !pb_count_repeated(m, 7, PB_I32, &cnt_f, d->err)) return false;
-    if (ni && !pb_count_repeated(m, 8, PB_VARINT, &cnt_i, d->err)) return false;
+    if (!pb_count_repeated(m, 7, PB_I32, &cnt_f, d->err) || !pb_count_repeated(m, 8, PB_VARINT, &cnt_i, d->err))
+        return false;
     pb_iter_init(&it, m);
     while ((r = pb_next(&it, &f, d->err)) == 1) {
         switch (f.number) {

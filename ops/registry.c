@@ -25,6 +25,7 @@ extern const onyx_op_def onyx_ops_detection[];
 extern const onyx_op_def onyx_ops_sequence[];
 extern const onyx_op_def onyx_ops_string[];
 extern const onyx_op_def onyx_ops_control[];
+extern const onyx_op_def onyx_ops_training[];
 
 static const onyx_op_def *const families[] = {
     onyx_ops_unary,
@@ -48,6 +49,7 @@ static const onyx_op_def *const families[] = {
     onyx_ops_sequence,
     onyx_ops_string,
     onyx_ops_control,
+    onyx_ops_training,
 };
 
 const onyx_op_def *onyx_find_op(const char *domain, const char *name)

@@ -191,51 +191,41 @@ static bool slice_axis(const onyx_tensor *t, int axis, int64_t i, onyx_tensor *o
     return true;
 }
 
-static onyx_status op_scan(onyx_kctx *k)
+/* The Scan loop of opset 9+: states[0..n_state) and scan inputs scanned along
+ * axes[]; writes n_state final states then the stacked scan outputs. */
+typedef struct scan_spec {
+    int n_state, m;
+    const onyx_tensor *const *state_in;
+    const onyx_tensor *const *scan_in;
+    const int *axes;
+    const int64_t *in_dirs, *out_axes, *out_dirs;
+    int n_in_dirs, n_out_axes, n_out_dirs;
+} scan_spec;
+
+static onyx_status scan_run(onyx_kctx *k, onyx_graph *body, const scan_spec *sp, onyx_tensor *results)
 {
-    if (k->opset < 9) return k_fail(k, ONYX_E_UNSUPPORTED, "Scan before opset 9 (batched, with sequence_lens) is not supported");
-    onyx_graph *body = graph_attr(k, "body");
-    if (!body) return k_fail(k, ONYX_E_INVALID, "missing body graph attribute");
-    int64_t m = k_attr_int(k, "num_scan_inputs", -1);
-    int n_state = k->n_inputs - (int)m;
-    if (m < 1 || n_state < 0 || body->n_inputs != k->n_inputs || body->n_outputs < n_state)
-        return k_fail(k, ONYX_E_INVALID, "num_scan_inputs %lld does not fit %d inputs and a body with %d inputs",
-                      (long long)m, k->n_inputs, body->n_inputs);
-    int n_scan_out = body->n_outputs - n_state;
-    const int64_t *in_axes = NULL, *in_dirs = NULL, *out_axes = NULL, *out_dirs = NULL;
-    int n_in_axes = k_attr_ints(k, "scan_input_axes", &in_axes), n_in_dirs = k_attr_ints(k, "scan_input_directions", &in_dirs);
-    int n_out_axes = k_attr_ints(k, "scan_output_axes", &out_axes), n_out_dirs = k_attr_ints(k, "scan_output_directions", &out_dirs);
-    int64_t len = -1;
-    int axes[64];
-    if (m > 64) return k_fail(k, ONYX_E_LIMIT, "more than 64 scan inputs");
-    for (int j = 0; j < m; j++) {
-        const onyx_tensor *x = k_input(k, n_state + j);
-        if (!x || x->kind != ONYX_KIND_TENSOR || x->rank < 1) return k_fail(k, ONYX_E_SHAPE, "scan input %d must be a tensor of rank >= 1", j);
-        if (x->dtype == ONYX_STRING) return k_fail(k, ONYX_E_UNSUPPORTED, "string scan inputs are not supported");
-        if (!k_axis(n_in_axes > j ? in_axes[j] : 0, x->rank, &axes[j])) return k_fail(k, ONYX_E_INVALID, "scan_input_axes[%d] out of range", j);
-        if (len >= 0 && x->dims[axes[j]] != len) return k_fail(k, ONYX_E_SHAPE, "scan inputs have different lengths");
-        len = x->dims[axes[j]];
-    }
-    onyx_tensor *state = calloc((size_t)n_state + 1, sizeof *state), *slices = calloc((size_t)m, sizeof *slices);
+    int n_state = sp->n_state, m = sp->m, n_scan_out = body->n_outputs - n_state;
+    int64_t len = m ? sp->scan_in[0]->dims[sp->axes[0]] : 0;
+    onyx_tensor *state = calloc((size_t)n_state + 1, sizeof *state), *slices = calloc((size_t)m + 1, sizeof *slices);
     onyx_tensor *outs = calloc((size_t)body->n_outputs + 1, sizeof *outs), *scans = calloc((size_t)n_scan_out + 1, sizeof *scans);
-    const onyx_tensor **ins = calloc((size_t)k->n_inputs + 1, sizeof *ins);
+    const onyx_tensor **ins = calloc((size_t)(n_state + m) + 1, sizeof *ins);
     onyx_status st = ONYX_OK;
     if (!state || !slices || !outs || !scans || !ins) st = k_fail(k, ONYX_E_NOMEM, "out of memory");
     for (int i = 0; i < n_state && st == ONYX_OK; i++)
-        if (!tensor_copy(&state[i], k_input(k, i))) st = k_fail(k, ONYX_E_NOMEM, "out of memory");
+        if (!tensor_copy(&state[i], sp->state_in[i])) st = k_fail(k, ONYX_E_NOMEM, "out of memory");
     for (int i = 0; i < n_scan_out && st == ONYX_OK; i++) {
         scans[i].kind = ONYX_KIND_SEQUENCE;
         scans[i].owns_data = true;
     }
     for (int64_t it = 0; st == ONYX_OK && it < len; it++) {
         for (int j = 0; j < m && st == ONYX_OK; j++) {
-            bool rev = n_in_dirs > j && in_dirs[j] == 1;
-            if (!slice_axis(k_input(k, n_state + j), axes[j], rev ? len - 1 - it : it, &slices[j]))
+            bool rev = sp->n_in_dirs > j && sp->in_dirs[j] == 1;
+            if (!slice_axis(sp->scan_in[j], sp->axes[j], rev ? len - 1 - it : it, &slices[j]))
                 st = k_fail(k, ONYX_E_NOMEM, "out of memory");
             ins[n_state + j] = &slices[j];
         }
         for (int i = 0; i < n_state; i++) ins[i] = &state[i];
-        if (st == ONYX_OK) st = k->run_subgraph(k, body, k->n_inputs, ins, body->n_outputs, outs);
+        if (st == ONYX_OK) st = k->run_subgraph(k, body, n_state + m, ins, body->n_outputs, outs);
         if (st != ONYX_OK) break;
         for (int i = 0; i < n_state; i++) {
             tensor_release(&state[i]);
@@ -248,18 +238,103 @@ static onyx_status op_scan(onyx_kctx *k)
         }
         release_all(outs, body->n_outputs);
     }
-    for (int i = 0; i < n_state && st == ONYX_OK; i++) emit(k, i, &state[i]);
+    for (int i = 0; i < n_state && st == ONYX_OK; i++) {
+        results[i] = state[i];
+        memset(&state[i], 0, sizeof state[i]);
+    }
     for (int i = 0; i < n_scan_out && st == ONYX_OK; i++) {
-        onyx_tensor stacked = {0};
-        int axis = n_out_axes > i ? (int)out_axes[i] : 0;
-        st = stack(k, &scans[i], axis, n_out_dirs > i && out_dirs[i] == 1, &stacked);
-        if (st == ONYX_OK) emit(k, n_state + i, &stacked);
+        int axis = sp->n_out_axes > i ? (int)sp->out_axes[i] : 0;
+        st = stack(k, &scans[i], axis, sp->n_out_dirs > i && sp->out_dirs[i] == 1, &results[n_state + i]);
     }
     if (state) release_all(state, n_state);
-    if (slices) release_all(slices, (int)m);
+    if (slices) release_all(slices, m);
     if (outs) release_all(outs, body->n_outputs);
     if (scans) release_all(scans, n_scan_out);
     free(state), free(slices), free(outs), free(scans), free(ins);
+    return st;
+}
+
+static onyx_status op_scan(onyx_kctx *k)
+{
+    onyx_graph *body = graph_attr(k, "body");
+    if (!body) return k_fail(k, ONYX_E_INVALID, "missing body graph attribute");
+    /* opset 8 puts sequence_lens first and a batch axis in front of everything */
+    bool batched = k->opset < 9;
+    int first = batched ? 1 : 0;
+    int64_t m = k_attr_int(k, "num_scan_inputs", -1);
+    int n_state = k->n_inputs - first - (int)m;
+    if (m < 1 || m > 64 || n_state < 0 || body->n_inputs != n_state + m || body->n_outputs < n_state)
+        return k_fail(k, ONYX_E_INVALID, "num_scan_inputs %lld does not fit %d inputs and a body with %d inputs",
+                      (long long)m, k->n_inputs, body->n_inputs);
+    if (batched && k_input(k, 0)) return k_fail(k, ONYX_E_UNSUPPORTED, "Scan-8 with sequence_lens is not supported");
+    scan_spec sp = {n_state, (int)m, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0};
+    sp.n_in_dirs = k_attr_ints(k, batched ? "directions" : "scan_input_directions", &sp.in_dirs);
+    sp.n_out_axes = k_attr_ints(k, "scan_output_axes", &sp.out_axes);
+    sp.n_out_dirs = k_attr_ints(k, "scan_output_directions", &sp.out_dirs);
+    const int64_t *in_axes = NULL;
+    int n_in_axes = k_attr_ints(k, "scan_input_axes", &in_axes);
+    int axes[64];
+    int64_t len = -1, batch = -1;
+    for (int j = 0; j < m; j++) {
+        const onyx_tensor *x = k_input(k, first + n_state + j);
+        int need = batched ? 2 : 1;
+        if (!x || x->kind != ONYX_KIND_TENSOR || x->rank < need) return k_fail(k, ONYX_E_SHAPE, "scan input %d must be a tensor of rank >= %d", j, need);
+        if (x->dtype == ONYX_STRING) return k_fail(k, ONYX_E_UNSUPPORTED, "string scan inputs are not supported");
+        if (batched) axes[j] = 0; /* of the per-batch slice */
+        else if (!k_axis(n_in_axes > j ? in_axes[j] : 0, x->rank, &axes[j])) return k_fail(k, ONYX_E_INVALID, "scan_input_axes[%d] out of range", j);
+        int64_t l = x->dims[batched ? 1 : axes[j]];
+        if (len >= 0 && l != len) return k_fail(k, ONYX_E_SHAPE, "scan inputs have different lengths");
+        len = l;
+        if (batched && batch >= 0 && x->dims[0] != batch) return k_fail(k, ONYX_E_SHAPE, "scan inputs have different batch sizes");
+        batch = x->dims[0];
+    }
+    sp.axes = axes;
+    const onyx_tensor *ins[128];
+    for (int i = 0; i < n_state + m; i++) {
+        ins[i] = k_input(k, first + i);
+        if (!ins[i] || ins[i]->kind != ONYX_KIND_TENSOR) return k_fail(k, ONYX_E_SHAPE, "input %d must be a tensor", first + i);
+        if (batched && (ins[i]->rank < 1 || ins[i]->dims[0] != batch)) return k_fail(k, ONYX_E_SHAPE, "input %d has no batch axis of %lld", first + i, (long long)batch);
+    }
+    int n_out = body->n_outputs;
+    onyx_tensor *res = calloc((size_t)n_out + 1, sizeof *res);
+    if (!res) return k_fail(k, ONYX_E_NOMEM, "out of memory");
+    onyx_status st = ONYX_OK;
+    if (!batched) {
+        sp.state_in = ins;
+        sp.scan_in = ins + n_state;
+        st = scan_run(k, body, &sp, res);
+    } else {
+        /* run each batch item on its own and stack the results along axis 0 */
+        onyx_tensor *lists = calloc((size_t)n_out + 1, sizeof *lists), *sl = calloc((size_t)(n_state + m) + 1, sizeof *sl);
+        onyx_tensor *one = calloc((size_t)n_out + 1, sizeof *one);
+        const onyx_tensor *slp[128];
+        if (!lists || !sl || !one) st = k_fail(k, ONYX_E_NOMEM, "out of memory");
+        for (int o = 0; o < n_out && st == ONYX_OK; o++) {
+            lists[o].kind = ONYX_KIND_SEQUENCE;
+            lists[o].owns_data = true;
+        }
+        for (int64_t b = 0; b < batch && st == ONYX_OK; b++) {
+            for (int i = 0; i < n_state + m && st == ONYX_OK; i++) {
+                if (!slice_axis(ins[i], 0, b, &sl[i])) st = k_fail(k, ONYX_E_NOMEM, "out of memory");
+                slp[i] = &sl[i];
+            }
+            sp.state_in = slp;
+            sp.scan_in = slp + n_state;
+            if (st == ONYX_OK) st = scan_run(k, body, &sp, one);
+            for (int o = 0; o < n_out && st == ONYX_OK; o++) {
+                lists[o].dtype = one[o].dtype;
+                st = push_copy(k, &lists[o], &one[o]);
+            }
+            if (sl) release_all(sl, n_state + m);
+            if (one) release_all(one, n_out);
+        }
+        for (int o = 0; o < n_out && st == ONYX_OK; o++) st = stack(k, &lists[o], 0, false, &res[o]);
+        if (lists) release_all(lists, n_out);
+        free(lists), free(sl), free(one);
+    }
+    for (int o = 0; o < n_out && st == ONYX_OK; o++) emit(k, o, &res[o]);
+    release_all(res, n_out);
+    free(res);
     return st;
 }
 
