@@ -1,6 +1,940 @@
-/* conv.c - operator family (being written). */
+/* conv.c - convolutions: Conv, ConvTranspose, ConvInteger, QLinearConv.
+ *
+ * Reference kernels. Conv lowers to im2col + GEMM over tiles of output positions,
+ * so the scratch buffer stays a few MB whatever the image size; 1x1 stride-1
+ * unpadded convs hand the input to the GEMM directly, and convs with one input
+ * channel per group (depthwise) run a direct loop. ConvTranspose is GEMM +
+ * col2im over tiles of input positions. The integer ops share the structure in
+ * int32 with the zero points subtracted up front. Float16, bfloat16 and double
+ * are converted to float and back.
+ */
 #include "kernel.h"
 
+#include <stdlib.h>
+
+#define MAXSP (ONYX_MAX_RANK - 2)
+/* Kernel, stride, dilation and pad attributes above this are rejected so that
+ * products of them with tensor dims cannot overflow int64. */
+#define ATTR_MAX ((int64_t)1 << 24)
+#define COL_BUDGET ((int64_t)1 << 20) /* elements of one im2col / col2im tile */
+#define COL_MIN_N 64                  /* narrowest tile, in positions */
+/* GEMM blocking: a GEMM_KB x GEMM_NB block of B (128 KB) stays in L2 while
+ * every 4-row strip of A passes over it. */
+#define GEMM_NB 256
+#define GEMM_KB 128
+
+typedef enum pad_mode { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID } pad_mode;
+
+/* A sliding window over an image. For Conv the window samples `in` (the input)
+ * at `out` (the output) positions; for ConvTranspose it scatters into `in` (the
+ * output) from `out` (the input) positions. Position o, kernel offset q along an
+ * axis touch image coordinate o*s + q*d - pb. */
+typedef struct conv_geom {
+    int nsp;
+    int64_t in[MAXSP], out[MAXSP], k[MAXSP], s[MAXSP], d[MAXSP], pb[MAXSP];
+    int64_t in_sz, out_sz, k_sz;
+} conv_geom;
+
+static void *alloc_n(int64_t n, size_t size)
+{
+    return malloc(n > 0 ? (size_t)n * size : 1);
+}
+
+/* ---- attributes ---- */
+
+/* An INTS attribute of exactly n values in [lo, ATTR_MAX]; def fills it when absent
+ * or empty. */
+static onyx_status ints_attr(onyx_kctx *k, const char *name, int n, int64_t def, int64_t lo,
+                             int64_t *out)
+{
+    const int64_t *v;
+    int cnt = k_attr_ints(k, name, &v);
+    if (cnt <= 0) {
+        for (int i = 0; i < n; i++) out[i] = def;
+        return ONYX_OK;
+    }
+    if (cnt != n)
+        return k_fail(k, ONYX_E_INVALID, "attribute %s has %d values, expected %d", name, cnt, n);
+    for (int i = 0; i < n; i++) {
+        if (v[i] < lo || v[i] > ATTR_MAX)
+            return k_fail(k, ONYX_E_INVALID, "attribute %s[%d] = %lld is out of range [%lld, %lld]",
+                          name, i, (long long)v[i], (long long)lo, (long long)ATTR_MAX);
+        out[i] = v[i];
+    }
+    return ONYX_OK;
+}
+
+static onyx_status auto_pad_attr(onyx_kctx *k, pad_mode *mode)
+{
+    const char *s = k_attr_string(k, "auto_pad", "NOTSET");
+    if (strcmp(s, "NOTSET") == 0 || s[0] == 0) *mode = PAD_NOTSET;
+    else if (strcmp(s, "SAME_UPPER") == 0) *mode = PAD_SAME_UPPER;
+    else if (strcmp(s, "SAME_LOWER") == 0) *mode = PAD_SAME_LOWER;
+    else if (strcmp(s, "VALID") == 0) *mode = PAD_VALID;
+    else
+        return k_fail(k, ONYX_E_INVALID,
+                      "attribute auto_pad is '%s' (expected NOTSET, SAME_UPPER, SAME_LOWER or VALID)",
+                      s);
+    return ONYX_OK;
+}
+
+/* kernel_shape is optional; when given it must agree with W. */
+static onyx_status check_kernel_shape(onyx_kctx *k, const onyx_tensor *w, int nsp)
+{
+    const int64_t *v;
+    int cnt = k_attr_ints(k, "kernel_shape", &v);
+    if (cnt <= 0) return ONYX_OK;
+    if (cnt != nsp)
+        return k_fail(k, ONYX_E_INVALID, "attribute kernel_shape has %d values, expected %d", cnt,
+                      nsp);
+    for (int a = 0; a < nsp; a++)
+        if (v[a] != w->dims[2 + a])
+            return k_fail(k, ONYX_E_SHAPE, "kernel_shape[%d] = %lld but W has %lld at axis %d", a,
+                          (long long)v[a], (long long)w->dims[2 + a], 2 + a);
+    return ONYX_OK;
+}
+
+static onyx_status geom_sizes(onyx_kctx *k, conv_geom *g)
+{
+    g->in_sz = tensor_numel_of(g->nsp, g->in);
+    g->out_sz = tensor_numel_of(g->nsp, g->out);
+    g->k_sz = tensor_numel_of(g->nsp, g->k);
+    if (g->in_sz < 0 || g->out_sz < 0 || g->k_sz < 0)
+        return k_fail(k, ONYX_E_LIMIT, "spatial size overflows");
+    return ONYX_OK;
+}
+
+/* Reads the attributes Conv, ConvInteger and QLinearConv share, checks X
+ * (N x C x D1..Dn) against W (M x C/group x k1..kn) and fills g. */
+static onyx_status conv_setup(onyx_kctx *k, int xi, int wi, conv_geom *g, int64_t *group)
+{
+    const onyx_tensor *x = k_input(k, xi), *w = k_input(k, wi);
+    if (x->rank < 3)
+        return k_fail(k, ONYX_E_SHAPE, "input %d (X) must have rank >= 3 (N x C x D1...), got %d",
+                      xi, x->rank);
+    if (w->rank != x->rank)
+        return k_fail(k, ONYX_E_SHAPE, "input %d (W) has rank %d but X has rank %d", wi, w->rank,
+                      x->rank);
+    int nsp = x->rank - 2;
+    int64_t grp = k_attr_int(k, "group", 1);
+    int64_t c = x->dims[1], m = w->dims[0];
+    if (grp < 1) return k_fail(k, ONYX_E_INVALID, "attribute group = %lld must be >= 1", (long long)grp);
+    if (c % grp || m % grp)
+        return k_fail(k, ONYX_E_SHAPE,
+                      "X channels (%lld) and W output channels (%lld) must be divisible by group %lld",
+                      (long long)c, (long long)m, (long long)grp);
+    if (w->dims[1] != c / grp)
+        return k_fail(k, ONYX_E_SHAPE,
+                      "W has %lld input channels per group but X has %lld channels in %lld groups",
+                      (long long)w->dims[1], (long long)c, (long long)grp);
+    onyx_status st = check_kernel_shape(k, w, nsp);
+    int64_t pads[2 * MAXSP];
+    pad_mode mode;
+    g->nsp = nsp;
+    if (st || (st = ints_attr(k, "strides", nsp, 1, 1, g->s)) ||
+        (st = ints_attr(k, "dilations", nsp, 1, 1, g->d)) ||
+        (st = ints_attr(k, "pads", 2 * nsp, 0, 0, pads)) || (st = auto_pad_attr(k, &mode)))
+        return st;
+    for (int a = 0; a < nsp; a++) {
+        int64_t in = x->dims[2 + a], kk = w->dims[2 + a];
+        if (kk < 1) return k_fail(k, ONYX_E_SHAPE, "W has kernel size %lld at axis %d", (long long)kk, 2 + a);
+        int64_t dk = (kk - 1) * g->d[a] + 1, pb = 0, pe = 0;
+        g->in[a] = in;
+        g->k[a] = kk;
+        if (mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+            int64_t out = (in + g->s[a] - 1) / g->s[a];
+            int64_t total = (out - 1) * g->s[a] + dk - in;
+            if (total < 0) total = 0;
+            g->pb[a] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            g->out[a] = out;
+            continue;
+        }
+        if (mode == PAD_NOTSET) {
+            pb = pads[a];
+            pe = pads[nsp + a];
+        }
+        int64_t span = in + pb + pe - dk;
+        if (span < 0)
+            return k_fail(k, ONYX_E_SHAPE,
+                          "axis %d: input size %lld with pads %lld+%lld is smaller than the "
+                          "dilated kernel %lld",
+                          2 + a, (long long)in, (long long)pb, (long long)pe, (long long)dk);
+        g->pb[a] = pb;
+        g->out[a] = span / g->s[a] + 1;
+    }
+    *group = grp;
+    return geom_sizes(k, g);
+}
+
+/* ---- window runs ---- */
+
+/* Positions j .. j+n-1 of the window (n <= max_n, within one row of the last
+ * axis) for kernel offset kc: positions t in [lo, hi) of the run touch image
+ * element base + t*s (s the last-axis stride); the others fall in the padding. */
+typedef struct col_run {
+    int64_t n, lo, hi, base;
+} col_run;
+
+static void col_run_at(const conv_geom *g, const int64_t *kc, int64_t j, int64_t max_n, col_run *r)
+{
+    int last = g->nsp - 1;
+    int64_t ow = j % g->out[last], rest = j / g->out[last];
+    r->n = g->out[last] - ow < max_n ? g->out[last] - ow : max_n;
+    r->lo = r->hi = r->base = 0;
+    int64_t base = 0, stride = g->in[last];
+    for (int a = last - 1; a >= 0; a--) {
+        int64_t o = rest % g->out[a];
+        rest /= g->out[a];
+        int64_t i = o * g->s[a] + kc[a] * g->d[a] - g->pb[a];
+        if (i < 0 || i >= g->in[a]) return;
+        base += i * stride;
+        stride *= g->in[a];
+    }
+    /* position t reads (ow + t)*s + off along the last axis */
+    int64_t s = g->s[last], w = g->in[last];
+    int64_t off = kc[last] * g->d[last] - g->pb[last];
+    int64_t lo = off < 0 ? (-off + s - 1) / s - ow : 0;
+    int64_t hi = w - 1 - off < 0 ? 0 : (w - 1 - off) / s - ow + 1;
+    if (lo < 0) lo = 0;
+    if (lo > r->n) lo = r->n;
+    if (hi > r->n) hi = r->n;
+    if (hi < lo) hi = lo;
+    r->lo = lo;
+    r->hi = hi;
+    r->base = base + ow * s + off;
+}
+
+static void kernel_coords(const conv_geom *g, int64_t q, int64_t *kc)
+{
+    for (int a = g->nsp - 1; a >= 0; a--) {
+        kc[a] = q % g->k[a];
+        q /= g->k[a];
+    }
+}
+
+/* Column tile width for `rows` rows: whole positions range when it fits the budget. */
+static int64_t tile_width(int64_t rows, int64_t positions)
+{
+    int64_t nt = positions;
+    if (rows > 0 && nt > COL_BUDGET / rows) {
+        nt = COL_BUDGET / rows;
+        if (nt < COL_MIN_N) nt = COL_MIN_N;
+        if (nt > positions) nt = positions;
+    }
+    return nt;
+}
+
+/* col[(c*K + q) * nt + t] = image c at window position j0 + t, kernel offset q. */
+static void im2col_f32(const float *x, const conv_geom *g, int64_t chans, int64_t j0, int64_t nt,
+                       float *col)
+{
+    int64_t kc[MAXSP], s = g->s[g->nsp - 1];
+    for (int64_t c = 0; c < chans; c++) {
+        const float *xc = x + c * g->in_sz;
+        for (int64_t q = 0; q < g->k_sz; q++) {
+            float *row = col + (c * g->k_sz + q) * nt;
+            kernel_coords(g, q, kc);
+            for (int64_t t0 = 0; t0 < nt;) {
+                col_run r;
+                col_run_at(g, kc, j0 + t0, nt - t0, &r);
+                float *dst = row + t0;
+                int64_t t = 0;
+                for (; t < r.lo; t++) dst[t] = 0;
+                if (s == 1) {
+                    memcpy(dst + r.lo, xc + (r.base + r.lo), (size_t)(r.hi - r.lo) * sizeof(float));
+                    t = r.hi;
+                } else {
+                    for (; t < r.hi; t++) dst[t] = xc[r.base + t * s];
+                }
+                for (; t < r.n; t++) dst[t] = 0;
+                t0 += r.n;
+            }
+        }
+    }
+}
+
+static void im2col_i32(const int32_t *x, const conv_geom *g, int64_t chans, int64_t j0, int64_t nt,
+                       int32_t *col)
+{
+    int64_t kc[MAXSP], s = g->s[g->nsp - 1];
+    for (int64_t c = 0; c < chans; c++) {
+        const int32_t *xc = x + c * g->in_sz;
+        for (int64_t q = 0; q < g->k_sz; q++) {
+            int32_t *row = col + (c * g->k_sz + q) * nt;
+            kernel_coords(g, q, kc);
+            for (int64_t t0 = 0; t0 < nt;) {
+                col_run r;
+                col_run_at(g, kc, j0 + t0, nt - t0, &r);
+                int32_t *dst = row + t0;
+                int64_t t = 0;
+                for (; t < r.lo; t++) dst[t] = 0;
+                for (; t < r.hi; t++) dst[t] = xc[r.base + t * s];
+                for (; t < r.n; t++) dst[t] = 0;
+                t0 += r.n;
+            }
+        }
+    }
+}
+
+/* ---- GEMM: C[m x n] += A[m x kd] * B[kd x n], row-major with leading dims ---- */
+
+/* A 4 x 8 tile of C over kb steps of the depth. Named scalar accumulators (not
+ * an array) so that compilers keep them in registers and, at -O2, pack them into
+ * SIMD lanes; this is the one loop that decides how long a CNN takes. */
+static void tile_4x8(int64_t kb, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float *c, int64_t ldc)
+{
+    float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c04 = 0, c05 = 0, c06 = 0, c07 = 0;
+    float c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0, c16 = 0, c17 = 0;
+    float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c24 = 0, c25 = 0, c26 = 0, c27 = 0;
+    float c30 = 0, c31 = 0, c32 = 0, c33 = 0, c34 = 0, c35 = 0, c36 = 0, c37 = 0;
+    const float *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+    for (int64_t p = 0; p < kb; p++) {
+        const float *bp = b + p * ldb;
+        float b0 = bp[0], b1 = bp[1], b2 = bp[2], b3 = bp[3];
+        float b4 = bp[4], b5 = bp[5], b6 = bp[6], b7 = bp[7];
+        float w = a[p];
+        c00 += w * b0; c01 += w * b1; c02 += w * b2; c03 += w * b3;
+        c04 += w * b4; c05 += w * b5; c06 += w * b6; c07 += w * b7;
+        w = a1[p];
+        c10 += w * b0; c11 += w * b1; c12 += w * b2; c13 += w * b3;
+        c14 += w * b4; c15 += w * b5; c16 += w * b6; c17 += w * b7;
+        w = a2[p];
+        c20 += w * b0; c21 += w * b1; c22 += w * b2; c23 += w * b3;
+        c24 += w * b4; c25 += w * b5; c26 += w * b6; c27 += w * b7;
+        w = a3[p];
+        c30 += w * b0; c31 += w * b1; c32 += w * b2; c33 += w * b3;
+        c34 += w * b4; c35 += w * b5; c36 += w * b6; c37 += w * b7;
+    }
+    float *r = c;
+    r[0] += c00; r[1] += c01; r[2] += c02; r[3] += c03;
+    r[4] += c04; r[5] += c05; r[6] += c06; r[7] += c07;
+    r += ldc;
+    r[0] += c10; r[1] += c11; r[2] += c12; r[3] += c13;
+    r[4] += c14; r[5] += c15; r[6] += c16; r[7] += c17;
+    r += ldc;
+    r[0] += c20; r[1] += c21; r[2] += c22; r[3] += c23;
+    r[4] += c24; r[5] += c25; r[6] += c26; r[7] += c27;
+    r += ldc;
+    r[0] += c30; r[1] += c31; r[2] += c32; r[3] += c33;
+    r[4] += c34; r[5] += c35; r[6] += c36; r[7] += c37;
+}
+
+/* Any tile: one row of C at a time, the depth loop outside the contiguous one. */
+static void tile_any(int64_t mb, int64_t nb, int64_t kb, const float *a, int64_t lda,
+                     const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    for (int64_t i = 0; i < mb; i++) {
+        float *cr = c + i * ldc;
+        for (int64_t p = 0; p < kb; p++) {
+            float w = a[i * lda + p];
+            const float *bp = b + p * ldb;
+            for (int64_t j = 0; j < nb; j++) cr[j] += w * bp[j];
+        }
+    }
+}
+
+static void sgemm_acc(int64_t m, int64_t n, int64_t kd, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    for (int64_t j0 = 0; j0 < n; j0 += GEMM_NB) {
+        int64_t nb = n - j0 < GEMM_NB ? n - j0 : GEMM_NB, nb8 = nb & ~(int64_t)7;
+        for (int64_t p0 = 0; p0 < kd; p0 += GEMM_KB) {
+            int64_t kb = kd - p0 < GEMM_KB ? kd - p0 : GEMM_KB;
+            const float *bb = b + p0 * ldb + j0;
+            int64_t i = 0;
+            for (; i + 4 <= m; i += 4) {
+                const float *ai = a + i * lda + p0;
+                float *ci = c + i * ldc + j0;
+                for (int64_t j = 0; j < nb8; j += 8) tile_4x8(kb, ai, lda, bb + j, ldb, ci + j, ldc);
+                tile_any(4, nb - nb8, kb, ai, lda, bb + nb8, ldb, ci + nb8, ldc);
+            }
+            tile_any(m - i, nb, kb, a + i * lda + p0, lda, bb, ldb, c + i * ldc + j0, ldc);
+        }
+    }
+}
+
+/* Accumulates in uint32 so that overflow wraps (as int32 hardware does) instead of
+ * being undefined; the products themselves fit easily (|x|,|w| <= 510). */
+static void igemm_acc(int64_t m, int64_t n, int64_t kd, const int32_t *a, int64_t lda,
+                      const int32_t *b, int64_t ldb, int32_t *c, int64_t ldc)
+{
+    for (int64_t j0 = 0; j0 < n; j0 += GEMM_NB) {
+        int64_t nb = n - j0 < GEMM_NB ? n - j0 : GEMM_NB;
+        for (int64_t i = 0; i < m; i++) {
+            int32_t *cr = c + i * ldc + j0;
+            for (int64_t p = 0; p < kd; p++) {
+                int32_t av = a[i * lda + p];
+                if (av == 0) continue;
+                const int32_t *br = b + p * ldb + j0;
+                for (int64_t j = 0; j < nb; j++)
+                    cr[j] = (int32_t)((uint32_t)cr[j] + (uint32_t)(av * br[j]));
+            }
+        }
+    }
+}
+
+/* ---- float conversion ---- */
+
+/* t's elements as floats: t->data for float tensors, else a converted copy
+ * returned in *owned (NULL on out of memory). */
+static const float *as_f32(const onyx_tensor *t, float **owned)
+{
+    *owned = NULL;
+    if (t->dtype == ONYX_FLOAT) return t->data;
+    int64_t n = tensor_numel_of(t->rank, t->dims);
+    float *p = alloc_n(n, sizeof(float));
+    if (!p) return NULL;
+    const uint16_t *h = t->data;
+    const double *dd = t->data;
+    for (int64_t i = 0; i < n; i++) {
+        switch (t->dtype) {
+        case ONYX_FLOAT16: p[i] = f16_to_f32(h[i]); break;
+        case ONYX_BFLOAT16: p[i] = bf16_to_f32(h[i]); break;
+        default: p[i] = (float)dd[i]; break;
+        }
+    }
+    *owned = p;
+    return p;
+}
+
+static void store_f32(onyx_tensor *t, const float *src)
+{
+    int64_t n = tensor_numel_of(t->rank, t->dims);
+    uint16_t *h = t->data;
+    double *dd = t->data;
+    for (int64_t i = 0; i < n; i++) {
+        switch (t->dtype) {
+        case ONYX_FLOAT16: h[i] = f32_to_f16(src[i]); break;
+        case ONYX_BFLOAT16: h[i] = f32_to_bf16(src[i]); break;
+        default: dd[i] = src[i]; break;
+        }
+    }
+}
+
+/* Float buffer the kernel computes Y in: y->data itself for float outputs. */
+static float *out_f32(onyx_tensor *y)
+{
+    if (y->dtype == ONYX_FLOAT) return y->data;
+    float *p = alloc_n(tensor_numel_of(y->rank, y->dims), sizeof(float));
+    if (p) memset(p, 0, (size_t)tensor_numel_of(y->rank, y->dims) * sizeof(float));
+    return p;
+}
+
+static onyx_status nomem(onyx_kctx *k)
+{
+    return k_fail(k, ONYX_E_NOMEM, "out of memory for scratch buffers");
+}
+
+/* Optional bias (input bi): rank 1 with m elements of dtype dt. */
+static onyx_status check_bias(onyx_kctx *k, int bi, onyx_dtype dt, int64_t m)
+{
+    const onyx_tensor *b = k_input(k, bi);
+    if (!b) return ONYX_OK;
+    if (b->kind != ONYX_KIND_TENSOR || b->dtype != dt)
+        return k_fail(k, ONYX_E_INVALID, "input %d (B) must be a %s tensor, got %s", bi,
+                      onyx_dtype_name(dt), onyx_dtype_name(b->dtype));
+    if (b->rank != 1 || b->dims[0] != m)
+        return k_fail(k, ONYX_E_SHAPE, "input %d (B) must have shape [%lld], got rank %d with %lld elements",
+                      bi, (long long)m, b->rank, (long long)tensor_numel_of(b->rank, b->dims));
+    return ONYX_OK;
+}
+
+/* ---- Conv ---- */
+
+/* Depthwise: each output plane reads one input plane. The taps along the last
+ * axis are summed together where all of them land inside the image (one load
+ * and store of y per kernel row instead of per tap); near the borders each tap
+ * covers its own valid range. */
+#define DIRECT_MAX_KL 16
+
+static void conv_direct_f32(const conv_geom *g, const float *x, const float *w, float *y)
+{
+    int last = g->nsp - 1;
+    int64_t kl = g->k[last], s = g->s[last], dl = g->d[last], kc[MAXSP];
+    if (kl > DIRECT_MAX_KL) {
+        for (int64_t q = 0; q < g->k_sz; q++) {
+            float wv = w[q];
+            kernel_coords(g, q, kc);
+            for (int64_t j = 0; j < g->out_sz;) {
+                col_run r;
+                col_run_at(g, kc, j, g->out_sz - j, &r);
+                for (int64_t t = r.lo; t < r.hi; t++) y[j + t] += wv * x[r.base + t * s];
+                j += r.n;
+            }
+        }
+        return;
+    }
+    col_run rk[DIRECT_MAX_KL];
+    for (int64_t q0 = 0; q0 < g->k_sz; q0 += kl) {
+        const float *wr = w + q0;
+        kernel_coords(g, q0, kc);
+        for (int64_t j = 0; j < g->out_sz;) {
+            int64_t n = 0, lo = 0, hi = g->out_sz;
+            for (int64_t kw = 0; kw < kl; kw++) {
+                kc[last] = kw;
+                col_run_at(g, kc, j, g->out_sz - j, &rk[kw]);
+                n = rk[kw].n;
+                if (rk[kw].lo > lo) lo = rk[kw].lo;
+                if (rk[kw].hi < hi) hi = rk[kw].hi;
+            }
+            float *yr = y + j;
+            if (lo < hi) {
+                int64_t b0 = rk[0].base;
+                if (kl == 3) {
+                    float w0 = wr[0], w1 = wr[1], w2 = wr[2];
+                    for (int64_t t = lo; t < hi; t++) {
+                        const float *xt = x + (b0 + t * s);
+                        yr[t] += w0 * xt[0] + w1 * xt[dl] + w2 * xt[2 * dl];
+                    }
+                } else {
+                    for (int64_t t = lo; t < hi; t++) {
+                        const float *xt = x + (b0 + t * s);
+                        float acc = 0;
+                        for (int64_t kw = 0; kw < kl; kw++) acc += wr[kw] * xt[kw * dl];
+                        yr[t] += acc;
+                    }
+                }
+            } else {
+                lo = hi = n;
+            }
+            for (int64_t kw = 0; kw < kl; kw++) {
+                const col_run *r = &rk[kw];
+                float wv = wr[kw];
+                int64_t e1 = r->hi < lo ? r->hi : lo, s2 = r->lo > hi ? r->lo : hi;
+                for (int64_t t = r->lo; t < e1; t++) yr[t] += wv * x[r->base + t * s];
+                for (int64_t t = s2; t < r->hi; t++) yr[t] += wv * x[r->base + t * s];
+            }
+            j += n;
+        }
+    }
+}
+
+static bool conv_f32(const conv_geom *g, int64_t n_batch, int64_t c, int64_t m, int64_t grp,
+                     const float *x, const float *w, const float *b, float *y)
+{
+    int64_t cg = c / grp, mg = m / grp, ck = cg * g->k_sz;
+    bool pointwise = true;
+    for (int a = 0; a < g->nsp; a++)
+        if (g->k[a] != 1 || g->s[a] != 1 || g->pb[a] != 0 || g->out[a] != g->in[a]) pointwise = false;
+    bool direct = cg == 1;
+    int64_t nt = tile_width(ck, g->out_sz);
+    float *col = NULL;
+    if (!pointwise && !direct && g->out_sz > 0 && mg > 0) {
+        col = alloc_n(ck * nt, sizeof(float));
+        if (!col) return false;
+    }
+    for (int64_t n = 0; n < n_batch; n++) {
+        for (int64_t gi = 0; gi < grp; gi++) {
+            const float *xg = x + (n * c + gi * cg) * g->in_sz;
+            const float *wg = w + gi * mg * ck;
+            float *yg = y + (n * m + gi * mg) * g->out_sz;
+            for (int64_t o = 0; o < mg; o++) {
+                float bv = b ? b[gi * mg + o] : 0.0f;
+                float *yo = yg + o * g->out_sz;
+                for (int64_t j = 0; j < g->out_sz; j++) yo[j] = bv;
+            }
+            if (direct) {
+                for (int64_t o = 0; o < mg; o++)
+                    conv_direct_f32(g, xg, wg + o * g->k_sz, yg + o * g->out_sz);
+            } else if (pointwise) {
+                sgemm_acc(mg, g->out_sz, cg, wg, cg, xg, g->in_sz, yg, g->out_sz);
+            } else if (col) {
+                for (int64_t j0 = 0; j0 < g->out_sz; j0 += nt) {
+                    int64_t cur = g->out_sz - j0 < nt ? g->out_sz - j0 : nt;
+                    im2col_f32(xg, g, cg, j0, cur, col);
+                    sgemm_acc(mg, cur, ck, wg, ck, col, cur, yg + j0, g->out_sz);
+                }
+            }
+        }
+    }
+    free(col);
+    return true;
+}
+
+static onyx_status op_conv(onyx_kctx *k)
+{
+    onyx_status st;
+    if ((st = k_require(k, 0, ONYX_FLOAT, ONYX_FLOAT16, ONYX_DOUBLE, ONYX_BFLOAT16, ONYX_UNDEFINED)) ||
+        (st = k_require(k, 1, ONYX_FLOAT, ONYX_FLOAT16, ONYX_DOUBLE, ONYX_BFLOAT16, ONYX_UNDEFINED)))
+        return st;
+    const onyx_tensor *x = k_input(k, 0), *w = k_input(k, 1), *b = k_input(k, 2);
+    if (w->dtype != x->dtype)
+        return k_fail(k, ONYX_E_INVALID, "input 1 (W) is %s but X is %s", onyx_dtype_name(w->dtype),
+                      onyx_dtype_name(x->dtype));
+    conv_geom g;
+    int64_t grp;
+    if ((st = conv_setup(k, 0, 1, &g, &grp)) || (st = check_bias(k, 2, x->dtype, w->dims[0])))
+        return st;
+    int64_t dims[ONYX_MAX_RANK];
+    dims[0] = x->dims[0];
+    dims[1] = w->dims[0];
+    for (int a = 0; a < g.nsp; a++) dims[2 + a] = g.out[a];
+    onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, dims);
+    if (!y) return k->err->code;
+    if (tensor_numel_of(y->rank, y->dims) == 0) return ONYX_OK;
+
+    float *xo, *wo, *bo = NULL;
+    const float *xf = as_f32(x, &xo), *wf = as_f32(w, &wo), *bf = b ? as_f32(b, &bo) : NULL;
+    float *yf = out_f32(y);
+    bool ok = xf && wf && (!b || bf) && yf &&
+              conv_f32(&g, x->dims[0], x->dims[1], w->dims[0], grp, xf, wf, bf, yf);
+    if (ok && yf != y->data) store_f32(y, yf);
+    if (yf != y->data) free(yf);
+    free(xo);
+    free(wo);
+    free(bo);
+    return ok ? ONYX_OK : nomem(k);
+}
+
+/* ---- ConvTranspose ---- */
+
+/* Y[gi*mg + o] += sum_c W[gi*cg + c][o] (x) X[gi*cg + c], the window scattering
+ * every input position into the output. */
+static bool convt_f32(const conv_geom *g, int64_t n_batch, int64_t c, int64_t m, int64_t grp,
+                      const float *x, const float *w, const float *b, float *y)
+{
+    int64_t cg = c / grp, mg = m / grp, rows = mg * g->k_sz;
+    int64_t xin = g->out_sz, yout = g->in_sz, s = g->s[g->nsp - 1];
+    int64_t nt = tile_width(rows, xin);
+    /* wt[gi][r][c] = W[gi*cg + c][r], so the GEMM reads rows of A contiguously */
+    float *wt = alloc_n(grp * rows * cg, sizeof(float));
+    float *col = alloc_n(rows * nt, sizeof(float));
+    if (!wt || !col) {
+        free(wt);
+        free(col);
+        return false;
+    }
+    for (int64_t gi = 0; gi < grp; gi++)
+        for (int64_t ci = 0; ci < cg; ci++)
+            for (int64_t r = 0; r < rows; r++)
+                wt[(gi * rows + r) * cg + ci] = w[(gi * cg + ci) * rows + r];
+    int64_t kc[MAXSP];
+    for (int64_t n = 0; n < n_batch; n++) {
+        for (int64_t o = 0; o < m; o++) {
+            float bv = b ? b[o] : 0.0f;
+            float *yo = y + (n * m + o) * yout;
+            for (int64_t j = 0; j < yout; j++) yo[j] = bv;
+        }
+        for (int64_t gi = 0; gi < grp; gi++) {
+            const float *xg = x + (n * c + gi * cg) * xin;
+            float *yg = y + (n * m + gi * mg) * yout;
+            for (int64_t j0 = 0; j0 < xin; j0 += nt) {
+                int64_t cur = xin - j0 < nt ? xin - j0 : nt;
+                memset(col, 0, (size_t)(rows * cur) * sizeof(float));
+                sgemm_acc(rows, cur, cg, wt + gi * rows * cg, cg, xg + j0, xin, col, cur);
+                for (int64_t o = 0; o < mg; o++) {
+                    float *yo = yg + o * yout;
+                    for (int64_t q = 0; q < g->k_sz; q++) {
+                        const float *row = col + (o * g->k_sz + q) * cur;
+                        kernel_coords(g, q, kc);
+                        for (int64_t t0 = 0; t0 < cur;) {
+                            col_run r;
+                            col_run_at(g, kc, j0 + t0, cur - t0, &r);
+                            for (int64_t t = r.lo; t < r.hi; t++) yo[r.base + t * s] += row[t0 + t];
+                            t0 += r.n;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    free(wt);
+    free(col);
+    return true;
+}
+
+static onyx_status op_conv_transpose(onyx_kctx *k)
+{
+    onyx_status st;
+    if ((st = k_require(k, 0, ONYX_FLOAT, ONYX_FLOAT16, ONYX_DOUBLE, ONYX_BFLOAT16, ONYX_UNDEFINED)) ||
+        (st = k_require(k, 1, ONYX_FLOAT, ONYX_FLOAT16, ONYX_DOUBLE, ONYX_BFLOAT16, ONYX_UNDEFINED)))
+        return st;
+    const onyx_tensor *x = k_input(k, 0), *w = k_input(k, 1), *b = k_input(k, 2);
+    if (w->dtype != x->dtype)
+        return k_fail(k, ONYX_E_INVALID, "input 1 (W) is %s but X is %s", onyx_dtype_name(w->dtype),
+                      onyx_dtype_name(x->dtype));
+    if (x->rank < 3)
+        return k_fail(k, ONYX_E_SHAPE, "input 0 (X) must have rank >= 3 (N x C x D1...), got %d",
+                      x->rank);
+    if (w->rank != x->rank)
+        return k_fail(k, ONYX_E_SHAPE, "input 1 (W) has rank %d but X has rank %d", w->rank, x->rank);
+    int nsp = x->rank - 2;
+    int64_t c = x->dims[1], grp = k_attr_int(k, "group", 1);
+    if (grp < 1 || grp > (c > 0 ? c : 1))
+        return k_fail(k, ONYX_E_INVALID, "attribute group = %lld is out of range [1, %lld]",
+                      (long long)grp, (long long)(c > 0 ? c : 1));
+    if (w->dims[0] != c || c % grp)
+        return k_fail(k, ONYX_E_SHAPE,
+                      "W has %lld input channels, X has %lld (which must be divisible by group %lld)",
+                      (long long)w->dims[0], (long long)c, (long long)grp);
+    int64_t m = w->dims[1] * grp;
+    conv_geom g;
+    g.nsp = nsp;
+    int64_t pads[2 * MAXSP], outpad[MAXSP];
+    pad_mode mode;
+    if ((st = check_kernel_shape(k, w, nsp)) || (st = ints_attr(k, "strides", nsp, 1, 1, g.s)) ||
+        (st = ints_attr(k, "dilations", nsp, 1, 1, g.d)) ||
+        (st = ints_attr(k, "pads", 2 * nsp, 0, 0, pads)) ||
+        (st = ints_attr(k, "output_padding", nsp, 0, 0, outpad)) || (st = auto_pad_attr(k, &mode)) ||
+        (st = check_bias(k, 2, x->dtype, m)))
+        return st;
+    /* output_shape lists the spatial dims, or (as some exporters write) all of them */
+    const int64_t *oshape = NULL;
+    int n_os = k_attr_ints(k, "output_shape", &oshape);
+    if (n_os > 0 && n_os != nsp && n_os != nsp + 2)
+        return k_fail(k, ONYX_E_INVALID, "attribute output_shape has %d values, expected %d", n_os, nsp);
+    if (n_os > 0) oshape += n_os - nsp;
+    else oshape = NULL;
+
+    for (int a = 0; a < nsp; a++) {
+        int64_t in = x->dims[2 + a], kk = w->dims[2 + a];
+        if (kk < 1) return k_fail(k, ONYX_E_SHAPE, "W has kernel size %lld at axis %d", (long long)kk, 2 + a);
+        int64_t full = g.s[a] * (in - 1) + outpad[a] + (kk - 1) * g.d[a] + 1;
+        int64_t out, pb;
+        if (oshape || mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+            out = oshape ? oshape[a] : in * g.s[a];
+            if (out < 0 || out > ((int64_t)1 << 40))
+                return k_fail(k, ONYX_E_INVALID, "output_shape[%d] = %lld is out of range", a,
+                              (long long)out);
+            int64_t total = full - out;
+            /* a negative total means output beyond the last input's reach: it goes at
+             * the end, like output_padding */
+            if (total < 0) pb = 0;
+            else pb = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+        } else {
+            pb = mode == PAD_VALID ? 0 : pads[a];
+            out = full - pb - (mode == PAD_VALID ? 0 : pads[nsp + a]);
+            if (out < 0)
+                return k_fail(k, ONYX_E_SHAPE, "axis %d: pads %lld+%lld exceed the output size %lld",
+                              2 + a, (long long)pads[a], (long long)pads[nsp + a], (long long)full);
+        }
+        g.in[a] = out;
+        g.out[a] = in;
+        g.k[a] = kk;
+        g.pb[a] = pb;
+    }
+    if ((st = geom_sizes(k, &g))) return st;
+    int64_t dims[ONYX_MAX_RANK];
+    dims[0] = x->dims[0];
+    dims[1] = m;
+    for (int a = 0; a < nsp; a++) dims[2 + a] = g.in[a];
+    onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, dims);
+    if (!y) return k->err->code;
+    if (tensor_numel_of(y->rank, y->dims) == 0) return ONYX_OK;
+
+    float *xo, *wo, *bo = NULL;
+    const float *xf = as_f32(x, &xo), *wf = as_f32(w, &wo), *bf = b ? as_f32(b, &bo) : NULL;
+    float *yf = out_f32(y);
+    bool ok = xf && wf && (!b || bf) && yf && convt_f32(&g, x->dims[0], c, m, grp, xf, wf, bf, yf);
+    if (ok && yf != y->data) store_f32(y, yf);
+    if (yf != y->data) free(yf);
+    free(xo);
+    free(wo);
+    free(bo);
+    return ok ? ONYX_OK : nomem(k);
+}
+
+/* ---- ConvInteger, QLinearConv ---- */
+
+static int32_t int8_at(const onyx_tensor *t, int64_t i)
+{
+    return t->dtype == ONYX_UINT8 ? ((const uint8_t *)t->data)[i] : ((const int8_t *)t->data)[i];
+}
+
+/* A zero point (input zi, optional): dtype dt, 1 element or `per` elements.
+ * Fills out[0..per) (all equal for a per-tensor zero point). */
+static onyx_status zero_point(onyx_kctx *k, int zi, onyx_dtype dt, int64_t per, int32_t *out)
+{
+    const onyx_tensor *z = k_input(k, zi);
+    if (!z) {
+        for (int64_t i = 0; i < per; i++) out[i] = 0;
+        return ONYX_OK;
+    }
+    if (z->kind != ONYX_KIND_TENSOR || z->dtype != dt)
+        return k_fail(k, ONYX_E_INVALID, "input %d (zero point) must be %s like its data, got %s", zi,
+                      onyx_dtype_name(dt), onyx_dtype_name(z->dtype));
+    int64_t n = tensor_numel_of(z->rank, z->dims);
+    if (n != 1 && (n != per || z->rank != 1))
+        return k_fail(k, ONYX_E_SHAPE, "input %d (zero point) has %lld elements, expected 1%s", zi,
+                      (long long)n, per > 1 ? " or one per output channel" : "");
+    for (int64_t i = 0; i < per; i++) out[i] = int8_at(z, n == 1 ? 0 : i);
+    return ONYX_OK;
+}
+
+typedef struct int_conv {
+    conv_geom g;
+    int64_t n, c, m, group;
+    int32_t *x; /* X - x_zero_point */
+    int32_t *w; /* W - w_zero_point of the output channel */
+} int_conv;
+
+static void int_conv_free(int_conv *ic)
+{
+    free(ic->x);
+    free(ic->w);
+}
+
+/* Validates X (input xi), W (wi) and their zero points (xzi, wzi) and prepares the
+ * shifted operands. */
+static onyx_status int_conv_prepare(onyx_kctx *k, int xi, int wi, int xzi, int wzi, int_conv *ic)
+{
+    onyx_status st;
+    memset(ic, 0, sizeof *ic);
+    if ((st = k_require(k, xi, ONYX_UINT8, ONYX_INT8, ONYX_UNDEFINED)) ||
+        (st = k_require(k, wi, ONYX_UINT8, ONYX_INT8, ONYX_UNDEFINED)) ||
+        (st = conv_setup(k, xi, wi, &ic->g, &ic->group)))
+        return st;
+    const onyx_tensor *x = k_input(k, xi), *w = k_input(k, wi);
+    ic->n = x->dims[0];
+    ic->c = x->dims[1];
+    ic->m = w->dims[0];
+    int32_t xzp;
+    int32_t *wzp = alloc_n(ic->m, sizeof(int32_t));
+    if (!wzp) return nomem(k);
+    if ((st = zero_point(k, xzi, x->dtype, 1, &xzp)) ||
+        (st = zero_point(k, wzi, w->dtype, ic->m, wzp))) {
+        free(wzp);
+        return st;
+    }
+    int64_t nx = tensor_numel_of(x->rank, x->dims), nw = tensor_numel_of(w->rank, w->dims);
+    ic->x = alloc_n(nx, sizeof(int32_t));
+    ic->w = alloc_n(nw, sizeof(int32_t));
+    if (!ic->x || !ic->w) {
+        free(wzp);
+        int_conv_free(ic);
+        return nomem(k);
+    }
+    for (int64_t i = 0; i < nx; i++) ic->x[i] = int8_at(x, i) - xzp;
+    int64_t per_m = ic->m > 0 ? nw / ic->m : 0;
+    for (int64_t i = 0; i < nw; i++) ic->w[i] = int8_at(w, i) - wzp[i / per_m];
+    free(wzp);
+    return ONYX_OK;
+}
+
+/* acc (N x M x out..., zero-filled) += the convolution of the shifted operands. */
+static bool int_conv_run(const int_conv *ic, int32_t *acc)
+{
+    const conv_geom *g = &ic->g;
+    int64_t cg = ic->c / ic->group, mg = ic->m / ic->group, ck = cg * g->k_sz;
+    int64_t nt = tile_width(ck, g->out_sz);
+    int32_t *col = alloc_n(ck * nt, sizeof(int32_t));
+    if (!col) return false;
+    for (int64_t n = 0; n < ic->n; n++) {
+        for (int64_t gi = 0; gi < ic->group; gi++) {
+            const int32_t *xg = ic->x + (n * ic->c + gi * cg) * g->in_sz;
+            int32_t *yg = acc + (n * ic->m + gi * mg) * g->out_sz;
+            for (int64_t j0 = 0; j0 < g->out_sz; j0 += nt) {
+                int64_t cur = g->out_sz - j0 < nt ? g->out_sz - j0 : nt;
+                im2col_i32(xg, g, cg, j0, cur, col);
+                igemm_acc(mg, cur, ck, ic->w + gi * mg * ck, ck, col, cur, yg + j0, g->out_sz);
+            }
+        }
+    }
+    free(col);
+    return true;
+}
+
+static onyx_status op_conv_integer(onyx_kctx *k)
+{
+    int_conv ic;
+    onyx_status st = int_conv_prepare(k, 0, 1, 2, 3, &ic);
+    if (st) return st;
+    int64_t dims[ONYX_MAX_RANK];
+    dims[0] = ic.n;
+    dims[1] = ic.m;
+    for (int a = 0; a < ic.g.nsp; a++) dims[2 + a] = ic.g.out[a];
+    onyx_tensor *y = k_output(k, 0, ONYX_INT32, ic.g.nsp + 2, dims);
+    if (!y) {
+        int_conv_free(&ic);
+        return k->err->code;
+    }
+    bool ok = tensor_numel_of(y->rank, y->dims) == 0 || int_conv_run(&ic, y->data);
+    int_conv_free(&ic);
+    return ok ? ONYX_OK : nomem(k);
+}
+
+/* A float scale (input si): 1 element or `per` elements. */
+static onyx_status scale_input(onyx_kctx *k, int si, int64_t per, float *out)
+{
+    onyx_status st = k_require(k, si, ONYX_FLOAT, ONYX_UNDEFINED);
+    if (st) return st;
+    const onyx_tensor *s = k_input(k, si);
+    int64_t n = tensor_numel_of(s->rank, s->dims);
+    if (n != 1 && (n != per || s->rank != 1))
+        return k_fail(k, ONYX_E_SHAPE, "input %d (scale) has %lld elements, expected 1%s", si,
+                      (long long)n, per > 1 ? " or one per output channel" : "");
+    const float *v = s->data;
+    for (int64_t i = 0; i < per; i++) out[i] = v[n == 1 ? 0 : i];
+    return ONYX_OK;
+}
+
+static onyx_status op_qlinear_conv(onyx_kctx *k)
+{
+    int_conv ic;
+    onyx_status st = int_conv_prepare(k, 0, 3, 2, 5, &ic);
+    if (st) return st;
+    const onyx_tensor *yz = k_input(k, 7), *b = k_input(k, 8);
+    onyx_dtype ydt = yz ? yz->dtype : k_input(k, 0)->dtype;
+    float xs, ys;
+    int32_t yzp = 0;
+    float *ws = alloc_n(ic.m, sizeof(float));
+    int32_t *acc = NULL;
+    onyx_tensor *y = NULL;
+    if (!ws) {
+        st = nomem(k);
+        goto done;
+    }
+    if (yz && (st = k_require(k, 7, ONYX_UINT8, ONYX_INT8, ONYX_UNDEFINED))) goto done;
+    if ((st = scale_input(k, 1, 1, &xs)) || (st = scale_input(k, 4, ic.m, ws)) ||
+        (st = scale_input(k, 6, 1, &ys)) || (st = zero_point(k, 7, ydt, 1, &yzp)) ||
+        (st = check_bias(k, 8, ONYX_INT32, ic.m)))
+        goto done;
+    int64_t dims[ONYX_MAX_RANK];
+    dims[0] = ic.n;
+    dims[1] = ic.m;
+    for (int a = 0; a < ic.g.nsp; a++) dims[2 + a] = ic.g.out[a];
+    y = k_output(k, 0, ydt, ic.g.nsp + 2, dims);
+    if (!y) {
+        st = k->err->code;
+        goto done;
+    }
+    int64_t ny = tensor_numel_of(y->rank, y->dims);
+    if (ny == 0) goto done;
+    acc = calloc(ny > 0 ? (size_t)ny : 1, sizeof(int32_t));
+    if (!acc || !int_conv_run(&ic, acc)) {
+        st = nomem(k);
+        goto done;
+    }
+    /* as ONNX Runtime: multiplier x_scale * w_scale / y_scale in float, then round
+     * half to even and saturate */
+    float lo = ydt == ONYX_UINT8 ? 0.0f : -128.0f, hi = ydt == ONYX_UINT8 ? 255.0f : 127.0f;
+    const int32_t *bias = b ? b->data : NULL;
+    for (int64_t n = 0; n < ic.n; n++) {
+        for (int64_t o = 0; o < ic.m; o++) {
+            float mult = xs * ws[o] / ys;
+            int64_t base = (n * ic.m + o) * ic.g.out_sz;
+            for (int64_t j = 0; j < ic.g.out_sz; j++) {
+                int64_t a = (int64_t)acc[base + j] + (bias ? bias[o] : 0);
+                float v = nearbyintf((float)a * mult) + (float)yzp;
+                if (!(v >= lo)) v = lo;
+                if (v > hi) v = hi;
+                if (ydt == ONYX_UINT8) ((uint8_t *)y->data)[base + j] = (uint8_t)v;
+                else ((int8_t *)y->data)[base + j] = (int8_t)v;
+            }
+        }
+    }
+done:
+    free(ws);
+    free(acc);
+    int_conv_free(&ic);
+    return st;
+}
+
 const onyx_op_def onyx_ops_conv[] = {
+    {"", "Conv", op_conv},
+    {"", "ConvTranspose", op_conv_transpose},
+    {"", "ConvInteger", op_conv_integer},
+    {"", "QLinearConv", op_qlinear_conv},
     {0},
 };

@@ -51,6 +51,10 @@ typedef struct onyx_attr {
     char **strings;
     onyx_tensor **tensors;
     struct onyx_graph **graphs;
+    /* sparse tensor and type attributes are not decoded: their AttributeProto
+     * bytes are kept so the model writes back unchanged */
+    const uint8_t *raw;
+    size_t raw_len;
 } onyx_attr;
 
 typedef struct onyx_kctx onyx_kctx;
