@@ -129,10 +129,33 @@ void onyx_model_input(const onyx_model *m, int i, onyx_value_info *info);
 void onyx_model_output(const onyx_model *m, int i, onyx_value_info *info);
 int onyx_model_num_opsets(const onyx_model *m);
 void onyx_model_opset(const onyx_model *m, int i, const char **domain, int64_t *version);
+/* Nodes of the main graph, in file order. */
+typedef struct onyx_node_info {
+    const char *name;
+    const char *op_type;
+    const char *domain;
+    int n_inputs;
+    const char *const *inputs;   /* "" for an omitted optional input */
+    int n_outputs;
+    const char *const *outputs;
+} onyx_node_info;
+int onyx_model_num_nodes(const onyx_model *m);
+void onyx_model_node(const onyx_model *m, int i, onyx_node_info *info);
+/* The initializer called name, or NULL. */
+const onyx_tensor *onyx_model_initializer(const onyx_model *m, const char *name);
+
 /* Calls fn once per distinct op type with the number of nodes (subgraphs included). */
 void onyx_model_op_histogram(const onyx_model *m,
                              void (*fn)(const char *domain, const char *op, int count, void *ud),
                              void *ud);
+
+/* Serializes the model as ONNX (*buf is malloc'ed) or writes it to a file. */
+onyx_status onyx_model_serialize(const onyx_model *m, void **buf, size_t *len, onyx_error *err);
+onyx_status onyx_model_save(const onyx_model *m, const char *path, onyx_error *err);
+/* Makes every value a node of the main graph produces a graph output too,
+ * appended after the existing outputs in node order (for bisecting numeric
+ * drift against another runtime). Returns how many outputs were added. */
+int onyx_model_expose_intermediates(onyx_model *m);
 
 /* ---- sessions ---- */
 typedef struct onyx_session_options {

@@ -459,7 +459,11 @@ static bool decode_attr(dec *d, pb_msg m, onyx_attr *a)
         return true;
     }
     case ATTR_SPARSE_TENSOR: case ATTR_SPARSE_TENSORS: case ATTR_TYPE_PROTO: case ATTR_TYPE_PROTOS:
-        return true; /* kept by type only; the ops that accept them say what they support */
+        /* kept as bytes; the ops that take them say what they support */
+        if (!(a->raw = d_alloc(d, m.len ? m.len : 1, 1))) return false;
+        memcpy((uint8_t *)a->raw, m.p, m.len);
+        a->raw_len = m.len;
+        return true;
     default:
         return fail(d, ONYX_E_PARSE, "attribute '%s' at byte %zu has unknown type %lld", a->name, m.offset, (long long)type);
     }

@@ -71,4 +71,8 @@ int64_t model_opset(const struct onyx_model *m, const char *domain);
 onyx_status onnx_decode_model(const uint8_t *buf, size_t len, const char *dir,
                               struct onyx_model **out, onyx_error *err);
 
+/* The writer's entry (loader/onnx_encode.c): *buf_out is malloc'ed. */
+onyx_status onnx_encode_model(const struct onyx_model *m, void **buf_out, size_t *len_out,
+                              onyx_error *err);
+
 #endif

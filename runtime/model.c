@@ -207,3 +207,74 @@ void onyx_model_op_histogram(const onyx_model *m,
     for (int i = 0; i < n; i++) fn(list[i].domain, list[i].op, list[i].count, ud);
     free(list);
 }
+
+onyx_status onyx_model_serialize(const onyx_model *m, void **buf, size_t *len, onyx_error *err)
+{
+    if (err) err->code = ONYX_OK, err->message[0] = 0;
+    return onnx_encode_model(m, buf, len, err);
+}
+
+onyx_status onyx_model_save(const onyx_model *m, const char *path, onyx_error *err)
+{
+    void *buf;
+    size_t len;
+    onyx_status s = onyx_model_serialize(m, &buf, &len, err);
+    if (s != ONYX_OK) return s;
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(buf, 1, len, f) == len;
+    if (f && fclose(f) != 0) ok = false;
+    free(buf);
+    if (!ok) return set_err(err, ONYX_E_IO, "cannot write '%.900s'", path);
+    return ONYX_OK;
+}
+
+int onyx_model_expose_intermediates(onyx_model *m)
+{
+    onyx_graph *g = m->graph;
+    int extra = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_outputs; k++) extra += g->nodes[i].outputs[k][0] != 0;
+    onyx_value_decl *outs = pool_array(&m->pool, (size_t)(g->n_outputs + extra), sizeof *outs);
+    if (!outs) return 0;
+    memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof *outs);
+    int n = g->n_outputs;
+    for (int i = 0; i < g->n_nodes; i++) {
+        for (int k = 0; k < g->nodes[i].n_outputs; k++) {
+            const char *name = g->nodes[i].outputs[k];
+            bool have = !name[0];
+            for (int j = 0; j < n && !have; j++) have = !strcmp(outs[j].name, name);
+            if (have) continue;
+            /* the declared type when the file has one; otherwise left for the
+             * consumer to infer (dtype undefined writes no type) */
+            onyx_value_decl d = {.name = name, .rank = -1};
+            for (int j = 0; j < g->n_value_info; j++)
+                if (!strcmp(g->value_info[j].name, name)) d = g->value_info[j];
+            outs[n++] = d;
+        }
+    }
+    int added = n - g->n_outputs;
+    g->outputs = outs;
+    g->n_outputs = n;
+    return added;
+}
+
+int onyx_model_num_nodes(const onyx_model *m) { return m->graph->n_nodes; }
+
+void onyx_model_node(const onyx_model *m, int i, onyx_node_info *info)
+{
+    const onyx_node *n = &m->graph->nodes[i];
+    info->name = n->name;
+    info->op_type = n->op_type;
+    info->domain = n->domain;
+    info->n_inputs = n->n_inputs;
+    info->inputs = n->inputs;
+    info->n_outputs = n->n_outputs;
+    info->outputs = n->outputs;
+}
+
+const onyx_tensor *onyx_model_initializer(const onyx_model *m, const char *name)
+{
+    for (int i = 0; i < m->graph->n_inits; i++)
+        if (!strcmp(m->graph->init_names[i], name)) return &m->graph->inits[i];
+    return NULL;
+}

@@ -48,6 +48,9 @@ struct exec_graph {
 
 struct onyx_session {
     const onyx_model *model;
+#ifdef ONYX_TEST_HOOKS
+    const char *fault_node; /* ONYX_TEST_FAULT: node (or first output) name whose output is perturbed */
+#endif
     onyx_pool pool;
     exec_graph *root;
     onyx_tensor *outputs;
@@ -381,6 +384,9 @@ onyx_status onyx_session_create(const onyx_model *m, const onyx_session_options 
     if (!s) return fail(err, ONYX_E_NOMEM, "out of memory");
     s->model = m;
     s->n_outputs = m->graph->n_outputs;
+#ifdef ONYX_TEST_HOOKS
+    s->fault_node = getenv("ONYX_TEST_FAULT");
+#endif
     onyx_status st = compile_graph(s, m->graph, NULL, -1, &s->root, err);
     if (st == ONYX_OK && !(s->outputs = calloc((size_t)s->n_outputs + 1, sizeof *s->outputs)))
         st = fail(err, ONYX_E_NOMEM, "out of memory");
@@ -500,6 +506,13 @@ static onyx_status run_graph(onyx_session *s, exec_graph *eg, frame *parent,
                       kerr.message[0] ? kerr.message : onyx_status_name(ks));
             break;
         }
+#ifdef ONYX_TEST_HOOKS
+        /* test builds only: a deliberately wrong kernel, for testing the bisect */
+        if (s->fault_node && (!strcmp(s->fault_node, n->name) || (n->n_outputs && !strcmp(s->fault_node, n->outputs[0]))) &&
+            en->out[0] >= 0 &&
+            f.vals[en->out[0]].dtype == ONYX_FLOAT && f.vals[en->out[0]].nbytes)
+            ((float *)f.vals[en->out[0]].data)[0] += 1.0f;
+#endif
         for (int k2 = 0; k2 < n->n_outputs; k2++) {
             int sl = en->out[k2];
             if (sl >= 0 && f.vals[sl].kind == ONYX_KIND_TENSOR && f.vals[sl].dtype == ONYX_UNDEFINED) {
