@@ -60,11 +60,7 @@ robustness: $(BUILD)/onyx
 	$(PYTHON) tests/mutate.py --onyx $(BUILD)/onyx
 
 test: deps all
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory conformance
-	@$(MAKE) --no-print-directory robustness
-	@$(MAKE) --no-print-directory asan
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+	@MAKE="$(MAKE)" sh tests/run_all.sh
 
 # The whole conformance suite under address and undefined-behaviour sanitizers;
 # any report is a crash (exit 99) and fails the run.
@@ -75,7 +71,7 @@ asan:
 	    $(PYTHON) tests/conformance.py --onyx build-asan/onyx --expected tests/conformance_pass.txt --timeout 600
 
 # libFuzzer on the loader and session creation, seeded with the suite's models.
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 30
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libonyx.a

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Runs every stage of `make test`, each printing its own results, then one
+# closing line that adds them up. Any failing stage fails the run.
+set -u
+MAKE=${MAKE:-make}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+for stage in unit conformance robustness asan fuzz; do
+    echo "==== $stage"
+    if ! $MAKE --no-print-directory "$stage" 2>&1 | tee -a "$log"; then
+        echo "==== $stage FAILED"
+        status=1
+    fi
+done
+# every stage prints "N passed, N failed[, N skipped]" lines; the fuzzer counts runs
+awk '/[0-9]+ passed, [0-9]+ failed/ {
+        for (i = 1; i <= NF; i++) {
+            if ($(i+1) ~ /^passed/) p += $i
+            if ($(i+1) ~ /^failed/) f += $i
+            if ($(i+1) ~ /^skipped/) s += $i
+        }
+     }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit $status
