@@ -18,7 +18,7 @@ LIB_SRC := $(wildcard loader/*.c runtime/*.c ops/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 DEPS    := $(LIB_OBJ:.o=.d) $(BUILD)/tools/onyx.d
 
-.PHONY: all deps test unit conformance robustness asan fuzz clean
+.PHONY: all deps test unit conformance robustness portability asan fuzz clean
 all: $(BUILD)/onyx
 
 $(BUILD)/%.o: %.c
@@ -62,6 +62,11 @@ robustness: $(BUILD)/onyx
 test: deps all
 	@MAKE="$(MAKE)" sh tests/run_all.sh
 
+# Builds with clang too, and checks the CLI links nothing but libc and libm.
+portability:
+	@$(MAKE) --no-print-directory BUILD=build-clang CC=clang build-clang/onyx
+	@sh tests/check_deps.sh $(BUILD)/onyx build-clang/onyx
+
 # The whole conformance suite under address and undefined-behaviour sanitizers;
 # any report is a crash (exit 99) and fails the run.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -83,4 +88,4 @@ fuzz:
 	@grep -E 'stat::number_of_executed_units' build-fuzz/fuzz.log
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-clang build-hooks

@@ -200,6 +200,13 @@ double k_get_f64(const onyx_tensor *t, int64_t i)
     }
 }
 
+/* Converting an out-of-range double to an integer type is undefined in C, so
+ * integer stores saturate (NaN stores 0). */
+static double clamp_to(double v, double lo, double hi)
+{
+    return v != v ? 0 : v < lo ? lo : v > hi ? hi : v;
+}
+
 void k_set_f64(onyx_tensor *t, int64_t i, double v)
 {
     void *p = t->data;
@@ -208,15 +215,16 @@ void k_set_f64(onyx_tensor *t, int64_t i, double v)
     case ONYX_DOUBLE: ((double *)p)[i] = v; break;
     case ONYX_FLOAT16: ((uint16_t *)p)[i] = f32_to_f16((float)v); break;
     case ONYX_BFLOAT16: ((uint16_t *)p)[i] = f32_to_bf16((float)v); break;
-    case ONYX_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
-    case ONYX_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case ONYX_INT8: ((int8_t *)p)[i] = (int8_t)clamp_to(v, INT8_MIN, INT8_MAX); break;
+    case ONYX_UINT8: ((uint8_t *)p)[i] = (uint8_t)clamp_to(v, 0, UINT8_MAX); break;
     case ONYX_BOOL: ((uint8_t *)p)[i] = v != 0; break;
-    case ONYX_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
-    case ONYX_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
-    case ONYX_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case ONYX_UINT32: ((uint32_t *)p)[i] = (uint32_t)v; break;
-    case ONYX_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
-    case ONYX_UINT64: ((uint64_t *)p)[i] = (uint64_t)v; break;
+    case ONYX_INT16: ((int16_t *)p)[i] = (int16_t)clamp_to(v, INT16_MIN, INT16_MAX); break;
+    case ONYX_UINT16: ((uint16_t *)p)[i] = (uint16_t)clamp_to(v, 0, UINT16_MAX); break;
+    case ONYX_INT32: ((int32_t *)p)[i] = (int32_t)clamp_to(v, INT32_MIN, INT32_MAX); break;
+    case ONYX_UINT32: ((uint32_t *)p)[i] = (uint32_t)clamp_to(v, 0, UINT32_MAX); break;
+    /* 2^63 and 2^64 are exact doubles; the largest doubles below them fit */
+    case ONYX_INT64: ((int64_t *)p)[i] = (int64_t)clamp_to(v, -9223372036854775808.0, 9223372036854774784.0); break;
+    case ONYX_UINT64: ((uint64_t *)p)[i] = (uint64_t)clamp_to(v, 0, 18446744073709549568.0); break;
     default: break;
     }
 }
