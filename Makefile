@@ -9,10 +9,10 @@
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
-CFLAGS  ?= $(OPT) -g
-WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wvla -Wno-unused-parameter
+CFLAGS  ?= $(OPT) -g -pthread
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wvla -Wno-unused-parameter -Wno-missing-field-initializers
 CPPFLAGS := -D_GNU_SOURCE -Iinclude $(EXTRA_CPPFLAGS)
-LDLIBS  := -lm
+LDLIBS  := -lm -pthread
 
 LIB_SRC := $(wildcard loader/*.c runtime/*.c ops/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -65,6 +65,8 @@ typedef onyx_status (*onyx_subgraph_fn)(onyx_kctx *k, struct onyx_graph *g, int 
                                         const onyx_tensor *const *inputs, int n_out,
                                         onyx_tensor *outputs);
 
+struct onyx_threads;
+
 struct onyx_kctx {
     const char *node_name;
     const char *op_type;
@@ -81,6 +83,8 @@ struct onyx_kctx {
     void *exec;                       /* executor state for run_subgraph */
     /* where k_output puts outputs beyond n_outputs; released after the node */
     onyx_tensor spare[8];
+    void *state;                      /* what the op's prepare() made for this node */
+    struct onyx_threads *threads;     /* the session's pool, for k_parallel_for */
 };
 
 typedef onyx_status (*onyx_kernel_fn)(onyx_kctx *k);
@@ -89,6 +93,12 @@ typedef struct onyx_op_def {
     const char *domain;    /* "" for the default ONNX domain */
     const char *name;
     onyx_kernel_fn run;
+    /* Optional, called once per node when a session is created: inputs that are
+     * initializers are present (the rest are NULL), outputs are not. Work that
+     * depends only on weights and attributes (packing, transforms, kernel
+     * choice) goes here and is kept in *state, which run() sees as k->state. */
+    onyx_status (*prepare)(onyx_kctx *k, void **state);
+    void (*release)(void *state);
 } onyx_op_def;
 
 /* The definition for (domain, name), or NULL (ops/registry.c). */
@@ -119,6 +129,29 @@ const char *k_attr_string(const onyx_kctx *k, const char *name, const char *def)
 /* Number of ints (and *out) or -1 when the attribute is missing. */
 int k_attr_ints(const onyx_kctx *k, const char *name, const int64_t **out);
 int k_attr_floats(const onyx_kctx *k, const char *name, const float **out);
+
+/* ---- threads ---- */
+/* Runs fn over [0, n) split into contiguous chunks, one per thread of the
+ * session (static partitioning: the split depends only on n and the thread
+ * count, so results never depend on timing). Runs inline with one thread. */
+typedef void (*onyx_range_fn)(void *arg, int64_t begin, int64_t end);
+void k_parallel_for(const onyx_kctx *k, int64_t n, onyx_range_fn fn, void *arg);
+int k_num_threads(const onyx_kctx *k);
+
+/* ---- CPU features (detected once; ONYX_ISA=generic|avx2|avx512 caps them) ---- */
+typedef enum onyx_isa {
+    ONYX_ISA_GENERIC = 0,
+    ONYX_ISA_NEON = 1,      /* aarch64 Advanced SIMD */
+    ONYX_ISA_AVX2 = 2,      /* AVX2 + FMA */
+    ONYX_ISA_AVX512 = 3     /* AVX-512 F/BW/VL/DQ */
+} onyx_isa;
+typedef struct onyx_cpu {
+    onyx_isa isa;           /* the best ISA allowed */
+    bool avx512_vnni, avx_vnni, neon_dot;
+    int cores;
+} onyx_cpu;
+const onyx_cpu *onyx_cpu_info(void);
+const char *onyx_isa_name(onyx_isa isa);
 
 /* ---- helpers shared by kernels ---- */
 /* Reads an integer tensor (int8..uint64) into out[0..n); returns count or -1 if

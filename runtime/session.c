@@ -6,6 +6,7 @@
  * nothing needs them. A run fills a frame of slots; subgraphs (If/Loop/Scan
  * bodies) run in child frames that see their ancestors' values by reference. */
 #include "graph.h"
+#include "threads.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ typedef struct exec_node {
     int opset;
     int *in;        /* slot per input, -1 omitted */
     int *out;       /* slot per output, -1 omitted */
+    void *state;    /* from op->prepare */
 } exec_node;
 
 typedef struct exec_graph exec_graph;
@@ -48,6 +50,7 @@ struct exec_graph {
 
 struct onyx_session {
     const onyx_model *model;
+    onyx_threads *threads;
 #ifdef ONYX_TEST_HOOKS
     const char *fault_node; /* ONYX_TEST_FAULT: node (or first output) name whose output is perturbed */
 #endif
@@ -375,6 +378,60 @@ static onyx_status compile_graph(onyx_session *s, const onyx_graph *g, exec_grap
     return st;
 }
 
+static void fill_kctx(onyx_kctx *k, const exec_node *en, onyx_error *kerr, onyx_threads *tp)
+{
+    const onyx_node *n = en->node;
+    k->node_name = n->name;
+    k->op_type = n->op_type;
+    k->domain = n->domain;
+    k->opset = en->opset;
+    k->n_attrs = n->n_attrs;
+    k->attrs = n->attrs;
+    k->err = kerr;
+    k->state = en->state;
+    k->threads = tp;
+}
+
+/* Lets each kernel do its once-per-session work (weight packing and the like),
+ * seeing only the inputs that are initializers. */
+static onyx_status prepare_graph(onyx_session *s, exec_graph *eg, onyx_error *err)
+{
+    char label[300];
+    for (int i = 0; i < eg->n_nodes; i++) {
+        exec_node *en = &eg->nodes[i];
+        if (!en->op->prepare) continue;
+        const onyx_node *n = en->node;
+        const onyx_tensor **ins = calloc((size_t)n->n_inputs + 1, sizeof *ins);
+        if (!ins) return fail(err, ONYX_E_NOMEM, "out of memory");
+        for (int k = 0; k < n->n_inputs; k++) {
+            int sl = en->in[k];
+            if (sl >= 0 && eg->src[sl] == SLOT_INIT) ins[k] = &eg->g->inits[eg->src_idx[sl]];
+        }
+        onyx_error kerr = {0};
+        onyx_kctx k = {0};
+        fill_kctx(&k, en, &kerr, s->threads);
+        k.n_inputs = n->n_inputs;
+        k.inputs = ins;
+        onyx_status ks = en->op->prepare(&k, &en->state);
+        free(ins);
+        if (ks != ONYX_OK)
+            return fail(err, ks, "%s, opset %d: %s", node_label(n, label, sizeof label), en->opset,
+                        kerr.message[0] ? kerr.message : onyx_status_name(ks));
+    }
+    for (int c = 0; c < eg->n_children; c++) {
+        onyx_status st = prepare_graph(s, eg->children[c], err);
+        if (st != ONYX_OK) return st;
+    }
+    return ONYX_OK;
+}
+
+static void release_graph(exec_graph *eg)
+{
+    for (int i = 0; i < eg->n_nodes; i++)
+        if (eg->nodes[i].state && eg->nodes[i].op->release) eg->nodes[i].op->release(eg->nodes[i].state);
+    for (int c = 0; c < eg->n_children; c++) release_graph(eg->children[c]);
+}
+
 onyx_status onyx_session_create(const onyx_model *m, const onyx_session_options *opt,
                                 onyx_session **out, onyx_error *err)
 {
@@ -387,9 +444,13 @@ onyx_status onyx_session_create(const onyx_model *m, const onyx_session_options 
 #ifdef ONYX_TEST_HOOKS
     s->fault_node = getenv("ONYX_TEST_FAULT");
 #endif
+    int threads = opt && opt->threads > 0 ? opt->threads : onyx_cpu_info()->cores;
     onyx_status st = compile_graph(s, m->graph, NULL, -1, &s->root, err);
     if (st == ONYX_OK && !(s->outputs = calloc((size_t)s->n_outputs + 1, sizeof *s->outputs)))
         st = fail(err, ONYX_E_NOMEM, "out of memory");
+    if (st == ONYX_OK && !(s->threads = threads_create(threads)))
+        st = fail(err, ONYX_E_NOMEM, "cannot start %d threads", threads);
+    if (st == ONYX_OK) st = prepare_graph(s, s->root, err);
     if (st != ONYX_OK) {
         onyx_session_free(s);
         return st;
@@ -403,6 +464,8 @@ void onyx_session_free(onyx_session *s)
     if (!s) return;
     for (int i = 0; s->outputs && i < s->n_outputs; i++) tensor_release(&s->outputs[i]);
     free(s->outputs);
+    if (s->root) release_graph(s->root);
+    threads_free(s->threads);
     pool_free(&s->pool);
     free(s);
 }
@@ -486,17 +549,11 @@ static onyx_status run_graph(onyx_session *s, exec_graph *eg, frame *parent,
         for (int k = 0; k < n->n_outputs; k++) outs[k] = en->out[k] >= 0 ? &f.vals[en->out[k]] : NULL;
         onyx_error kerr = {0};
         onyx_kctx k = {0};
-        k.node_name = n->name;
-        k.op_type = n->op_type;
-        k.domain = n->domain;
-        k.opset = en->opset;
-        k.n_attrs = n->n_attrs;
-        k.attrs = n->attrs;
+        fill_kctx(&k, en, &kerr, s->threads);
         k.n_inputs = n->n_inputs;
         k.inputs = ins;
         k.n_outputs = n->n_outputs;
         k.outputs = outs;
-        k.err = &kerr;
         k.run_subgraph = run_subgraph;
         k.exec = &f;
         onyx_status ks = en->op->run(&k);
