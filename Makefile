@@ -16,7 +16,9 @@ LDLIBS  := -lm -pthread
 
 LIB_SRC := $(wildcard loader/*.c runtime/*.c ops/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-DEPS    := $(LIB_OBJ:.o=.d) $(BUILD)/tools/onyx.d
+CLI_SRC := $(wildcard tools/*.c)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 .PHONY: all deps test unit conformance robustness portability asan fuzz clean
 all: $(BUILD)/onyx
@@ -31,7 +33,7 @@ $(BUILD)/libonyx.a: $(LIB_OBJ)
 	@echo "  AR      $@"
 	@ar rcs $@ $^
 
-$(BUILD)/onyx: $(BUILD)/tools/onyx.o $(BUILD)/libonyx.a
+$(BUILD)/onyx: $(CLI_OBJ) $(BUILD)/libonyx.a
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
