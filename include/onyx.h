@@ -169,6 +169,16 @@ void onyx_session_free(onyx_session *s);
  * outputs stay owned by the session until the next run or free. */
 onyx_status onyx_session_run(onyx_session *s, int n_inputs, const char *const *names,
                              const onyx_tensor *const *inputs, onyx_error *err);
+/* Called after every node of the main graph runs, in execution order, with the
+ * node, its wall time and its inputs and outputs (NULL for omitted ones). For
+ * profilers and debuggers; fn must not keep the tensors. NULL turns it off. */
+typedef void (*onyx_node_observer)(void *ud, const onyx_node_info *node, double seconds,
+                                   int n_inputs, const onyx_tensor *const *inputs,
+                                   int n_outputs, const onyx_tensor *const *outputs);
+void onyx_session_set_observer(onyx_session *s, onyx_node_observer fn, void *ud);
+/* Threads the session runs kernels on. */
+int onyx_session_threads(const onyx_session *s);
+
 int onyx_session_num_outputs(const onyx_session *s);
 const char *onyx_session_output_name(const onyx_session *s, int i);
 const onyx_tensor *onyx_session_output(const onyx_session *s, int i);

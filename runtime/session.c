@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum slot_src { SLOT_NODE, SLOT_INIT, SLOT_INPUT, SLOT_OUTER };
 
@@ -51,6 +52,8 @@ struct exec_graph {
 struct onyx_session {
     const onyx_model *model;
     onyx_threads *threads;
+    onyx_node_observer observer;
+    void *observer_ud;
 #ifdef ONYX_TEST_HOOKS
     const char *fault_node; /* ONYX_TEST_FAULT: node (or first output) name whose output is perturbed */
 #endif
@@ -556,7 +559,16 @@ static onyx_status run_graph(onyx_session *s, exec_graph *eg, frame *parent,
         k.outputs = outs;
         k.run_subgraph = run_subgraph;
         k.exec = &f;
+        struct timespec t0, t1;
+        bool observe = s->observer && !parent;
+        if (observe) clock_gettime(CLOCK_MONOTONIC, &t0);
         onyx_status ks = en->op->run(&k);
+        if (observe && ks == ONYX_OK) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            onyx_node_info info = {n->name, n->op_type, n->domain, n->n_inputs, n->inputs, n->n_outputs, n->outputs};
+            s->observer(s->observer_ud, &info, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
+                        n->n_inputs, ins, n->n_outputs, (const onyx_tensor *const *)outs);
+        }
         for (size_t sp = 0; sp < sizeof k.spare / sizeof k.spare[0]; sp++) tensor_release(&k.spare[sp]);
         if (ks != ONYX_OK) {
             st = fail(err, ks, "%s, opset %d: %s", node_label(n, label, sizeof label), en->opset,
@@ -668,6 +680,14 @@ onyx_status onyx_session_run(onyx_session *s, int n_inputs, const char *const *n
     free(bound);
     return st;
 }
+
+void onyx_session_set_observer(onyx_session *s, onyx_node_observer fn, void *ud)
+{
+    s->observer = fn;
+    s->observer_ud = ud;
+}
+
+int onyx_session_threads(const onyx_session *s) { return threads_count(s->threads); }
 
 int onyx_session_num_outputs(const onyx_session *s) { return s->n_outputs; }
 const char *onyx_session_output_name(const onyx_session *s, int i) { return s->model->graph->outputs[i].name; }
