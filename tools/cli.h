@@ -33,7 +33,7 @@ int count_files(const char *dir, const char *prefix);     /* DIR/PREFIX_0.pb, _1
 
 /* Comparing a result with a reference. */
 typedef struct cmp {
-    double max_abs, max_rel, dot, na, nb;
+    double max_abs, max_rel, max_ref, dot, na, nb;
     int64_t bad;        /* elements outside tolerance */
     int64_t first_bad;
     bool shape_mismatch;

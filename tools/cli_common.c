@@ -16,7 +16,7 @@ int usage(void)
             "usage:\n"
             "  onyx info MODEL\n"
             "  onyx run MODEL [-i NAME=FILE.pb]... [-o OUTDIR]\n"
-            "  onyx verify MODEL DIR [--rtol R] [--atol A] [--bisect]\n");
+            "  onyx verify MODEL DIR [--rtol R] [--atol A] [--cosine C --abs-scaled S] [--bisect]\n");
     return EXIT_ERROR;
 }
 
@@ -269,6 +269,7 @@ void compare_tensor(const onyx_tensor *got, const onyx_tensor *ref, double rtol,
         double d = fabs(a - b);
         double rel = d / (fabs(b) > 0 ? fabs(b) : 1e-30);
         if (d > c->max_abs) c->max_abs = d;
+        if (fabs(b) > c->max_ref) c->max_ref = fabs(b);
         if (d > 0 && rel > c->max_rel) c->max_rel = rel;
         c->dot += a * b;
         c->na += a * a;
