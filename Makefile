@@ -14,13 +14,13 @@ WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wvla -Wno-unused-parameter -
 CPPFLAGS := -D_GNU_SOURCE -Iinclude $(EXTRA_CPPFLAGS)
 LDLIBS  := -lm -pthread
 
-LIB_SRC := $(wildcard loader/*.c runtime/*.c ops/*.c)
+LIB_SRC := $(wildcard loader/*.c runtime/*.c runtime/passes/*.c ops/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(wildcard tools/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
-.PHONY: all deps test unit conformance robustness portability asan fuzz clean
+.PHONY: all deps test unit conformance robustness portability zoo parity demo asan fuzz clean
 all: $(BUILD)/onyx
 
 $(BUILD)/%.o: %.c
@@ -68,6 +68,21 @@ test: deps all
 portability:
 	@$(MAKE) --no-print-directory BUILD=build-clang CC=clang build-clang/onyx
 	@sh tests/check_deps.sh $(BUILD)/onyx build-clang/onyx
+
+# The model zoo (models/build_zoo.sh: PyTorch export + ONNX Runtime references),
+# cached outside the clone; models/zoo points at it.
+zoo:
+	@bash models/build_zoo.sh --strict
+
+# Every zoo model against ONNX Runtime, and the bisect finding an injected fault.
+parity: all zoo
+	@sh tests/zoo_parity.sh $(BUILD)/onyx
+	@$(MAKE) --no-print-directory BUILD=build-hooks EXTRA_CPPFLAGS=-DONYX_TEST_HOOKS build-hooks/onyx
+	@sh tests/bisect_test.sh build-hooks/onyx
+
+# The README's first command: set up, build, build the zoo, run every model.
+demo: all zoo
+	@sh tools/demo.sh $(BUILD)/onyx
 
 # The whole conformance suite under address and undefined-behaviour sanitizers;
 # any report is a crash (exit 99) and fails the run.

@@ -72,7 +72,7 @@ int bisect(const char *model_path, const char *set, double rtol, double atol)
     if (!rc) {
         const char *ref = getenv("ONYX_REFERENCE");
         char cmd[8192];
-        snprintf(cmd, sizeof cmd, "%s %s/model.onnx %s", ref && ref[0] ? ref : "node models/ort_run.js", tmp, tmp);
+        snprintf(cmd, sizeof cmd, "%s %s/model.onnx %s 1>&2", ref && ref[0] ? ref : "node models/ort_run.js", tmp, tmp);
         fprintf(stderr, "onyx: bisect: running the reference: %s\n", cmd);
         int r = system(cmd);
         if (r != 0) {
