@@ -11,16 +11,16 @@ BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g -pthread
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wvla -Wno-unused-parameter -Wno-missing-field-initializers
-CPPFLAGS := -D_GNU_SOURCE -Iinclude $(EXTRA_CPPFLAGS)
+CPPFLAGS := -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude $(EXTRA_CPPFLAGS)
 LDLIBS  := -lm -pthread
 
-LIB_SRC := $(wildcard loader/*.c runtime/*.c runtime/passes/*.c ops/*.c)
+LIB_SRC := $(wildcard loader/*.c runtime/*.c runtime/passes/*.c ops/*.c quant/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(wildcard tools/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
-.PHONY: all deps test unit conformance robustness portability zoo parity demo asan fuzz clean
+.PHONY: all deps test unit conformance robustness portability zoo parity demo cross asan fuzz clean
 all: $(BUILD)/onyx
 
 $(BUILD)/%.o: %.c
@@ -52,8 +52,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libonyx.a
 deps:
 	@sh tests/deps.sh
 
+# RUN: a wrapper such as qemu-aarch64 for cross-compiled tests
 unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $(RUN) $$t; done
 
 conformance: $(BUILD)/onyx
 	$(PYTHON) tests/conformance.py --onyx $(BUILD)/onyx --expected tests/conformance_pass.txt
@@ -68,6 +69,11 @@ test: deps all
 portability:
 	@$(MAKE) --no-print-directory BUILD=build-clang CC=clang build-clang/onyx
 	@sh tests/check_deps.sh $(BUILD)/onyx build-clang/onyx
+
+# ARM under qemu: aarch64 (unit tests, conformance, zoo parity of MobileNetV2
+# and UDnet) and ARMv6 hard-float, the Raspberry Pi Zero (unit tests, conformance).
+cross: zoo
+	@sh tests/cross_arm.sh
 
 # The model zoo (models/build_zoo.sh: PyTorch export + ONNX Runtime references),
 # cached outside the clone; models/zoo points at it.
@@ -105,4 +111,11 @@ fuzz:
 	@grep -E 'stat::number_of_executed_units' build-fuzz/fuzz.log
 
 clean:
-	rm -rf build build-asan build-fuzz build-clang build-hooks
+	rm -rf build build-asan build-fuzz build-clang build-hooks build-aarch64 build-armv6
+
+# ---------------------------------------------------------------- bench
+# Every zoo model in onyx and in ONNX Runtime (bench/run.py, bench/ort_bench.js),
+# 1 and 2 threads, alternating; writes bench/results/latest.json and .md.
+.PHONY: bench
+bench: $(BUILD)/onyx
+	$(PYTHON) bench/run.py --onyx $(BUILD)/onyx

@@ -6,7 +6,7 @@ MAKE=${MAKE:-make}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-for stage in unit conformance robustness portability parity asan fuzz; do
+for stage in unit conformance robustness portability parity cross asan fuzz; do
     echo "==== $stage"
     if ! $MAKE --no-print-directory "$stage" 2>&1 | tee -a "$log"; then
         echo "==== $stage FAILED"

@@ -12,7 +12,7 @@ for dir in "$ZOO"/*/; do
     name=$(basename "$dir")
     [ -f "$dir/model.onnx" ] || continue
     start=$(date +%s.%N)
-    out=$("$ONYX" verify "$dir/model.onnx" "$dir" --cosine 0.99999 --abs-scaled 3e-4 2>&1)
+    out=$($ONYX verify "$dir/model.onnx" "$dir" --cosine 0.99999 --abs-scaled 3e-4 2>&1)
     rc=$?
     secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
     worst=$(echo "$out" | grep -o 'cosine=[0-9.]*' | sort | head -1)
