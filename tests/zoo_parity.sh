@@ -24,4 +24,5 @@ for dir in "$ZOO"/*/; do
     fi
 done
 echo "zoo parity: $pass passed, $fail failed"
+[ $pass -gt 0 ] || { echo "zoo parity: no model found in $ZOO"; exit 1; }
 [ $fail = 0 ]
