@@ -44,6 +44,10 @@ PYTHON   := /usr/bin/python3
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+$(BUILD)/tests/rewrite_model: tests/tools/rewrite_model.c $(BUILD)/libonyx.a
+	@mkdir -p $(dir $@)
+	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libonyx.a $(LDLIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libonyx.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
@@ -81,8 +85,9 @@ zoo:
 	@bash models/build_zoo.sh --strict
 
 # Every zoo model against ONNX Runtime, and the bisect finding an injected fault.
-parity: all zoo
+parity: all zoo $(BUILD)/tests/rewrite_model
 	@sh tests/zoo_parity.sh $(BUILD)/onyx
+	@sh tests/roundtrip_test.sh $(BUILD)
 	@$(MAKE) --no-print-directory BUILD=build-hooks EXTRA_CPPFLAGS=-DONYX_TEST_HOOKS build-hooks/onyx
 	@sh tests/bisect_test.sh build-hooks/onyx
 
