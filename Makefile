@@ -112,7 +112,7 @@ fuzz:
 	clang $(CPPFLAGS) $(WARN) -O1 -g $(FUZZ_SAN) tests/fuzz_loader.c build-fuzz/libonyx.a -lm -o build-fuzz/fuzz_loader
 	@for f in /usr/share/libonnx-testdata/data/*/*/model.onnx; do \
 	    d=build-fuzz/corpus/$$(echo $$f | md5sum | cut -c1-12).onnx; [ -e $$d ] || cp $$f $$d; done
-	build-fuzz/fuzz_loader -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 build-fuzz/corpus >build-fuzz/fuzz.log 2>&1 || (tail -40 build-fuzz/fuzz.log; exit 1)
+	build-fuzz/fuzz_loader -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 build-fuzz/corpus >build-fuzz/fuzz.log 2>&1 || (tail -40 build-fuzz/fuzz.log; exit 1)
 	@grep -E 'stat::number_of_executed_units' build-fuzz/fuzz.log
 
 clean:

@@ -157,9 +157,81 @@ onyx_status onyx_model_save(const onyx_model *m, const char *path, onyx_error *e
  * drift against another runtime). Returns how many outputs were added. */
 int onyx_model_expose_intermediates(onyx_model *m);
 
+/* ---- graph optimization (runtime/passes/) ---- */
+/* What one pass did: node counts and what it fused, e.g. "Conv+BatchNormalization x53". */
+typedef struct onyx_pass_report {
+    const char *pass;
+    int nodes_before, nodes_after;
+    const char *fused;      /* "" when nothing matched */
+} onyx_pass_report;
+/* Called after every pass with the model as that pass left it. */
+typedef void (*onyx_pass_callback)(void *ud, const onyx_pass_report *r, const onyx_model *m);
+typedef struct onyx_optimize_options {
+    const char *passes;     /* comma-separated pass names; NULL = the default set */
+    int standard_ops;       /* emit only standard ONNX ops (no ai.onyx fused nodes) */
+    int runnable_only;      /* emit a fused op only when onyx has a kernel for it */
+    onyx_pass_callback on_pass;
+    void *ud;
+} onyx_optimize_options;
+/* Rewrites the model's main graph in place. Outputs keep their names and values
+ * (within float rounding). opt may be NULL (default passes, fused ops allowed). */
+onyx_status onyx_model_optimize(onyx_model *m, const onyx_optimize_options *opt, onyx_error *err);
+/* The passes in the order they run: name and a one-line description; NULL past the end. */
+const char *onyx_pass_name(int i, const char **description);
+
+/* ---- post-training quantization (quant/, docs/quantization.md) ---- */
+typedef enum onyx_calib_method {
+    ONYX_CALIB_MINMAX = 0,      /* observed min and max */
+    ONYX_CALIB_PERCENTILE = 1,  /* clip each tail at (100 - percentile)% of the values */
+    ONYX_CALIB_ENTROPY = 2      /* threshold minimizing the KL divergence (TensorRT's method) */
+} onyx_calib_method;
+typedef struct onyx_quant_options {
+    onyx_calib_method method;
+    double percentile;          /* for ONYX_CALIB_PERCENTILE; 0 = 99.999 */
+    int per_tensor_weights;     /* 0: one weight scale per output channel */
+    int signed_activations;     /* activations int8 instead of uint8 (both asymmetric) */
+    int weight_only;            /* int8 weights only, activations stay float (no calibration) */
+    const char *exclude;        /* comma-separated node or output names kept in float */
+    const char *op_types;       /* comma-separated; NULL = Conv,ConvTranspose,Gemm,MatMul */
+    int no_bias_correction;     /* 0: fold the mean output shift the int8 weights cause into
+                                   the bias of Conv/Gemm (needs calibration statistics) */
+} onyx_quant_options;
+/* Collects activation statistics for onyx_model_quantize by running a session of
+ * the very model that will be quantized (same IR, same value names). */
+typedef struct onyx_calibrator onyx_calibrator;
+onyx_status onyx_calibrator_create(const onyx_model *m, const onyx_quant_options *opt,
+                                   onyx_calibrator **out, onyx_error *err);
+/* Runs s (a session of that model) on the inputs, adding every observed activation
+ * the quantizer needs to the statistics. Replaces the session's observer while running. */
+onyx_status onyx_calibrator_run(onyx_calibrator *c, onyx_session *s, int n_inputs,
+                                const char *const *names, const onyx_tensor *const *inputs,
+                                onyx_error *err);
+/* The calibrated float range of an activation (0 when it was never observed). */
+int onyx_calibrator_range(const onyx_calibrator *c, const char *name, float *lo, float *hi);
+void onyx_calibrator_free(onyx_calibrator *c);
+typedef struct onyx_quant_summary {
+    int nodes_quantized;        /* ops whose inputs now come through DequantizeLinear */
+    int nodes_excluded;         /* candidates kept in float by opt->exclude */
+    int activations;            /* QuantizeLinear/DequantizeLinear pairs inserted */
+    int weights;                /* int8 weight initializers */
+    int biases;                 /* int32 bias initializers */
+    int biases_corrected;       /* biases bias correction changed (or added) */
+    int64_t init_bytes_before, init_bytes_after;
+} onyx_quant_summary;
+/* Rewrites m's main graph into standard QDQ ONNX: int8 symmetric weights (per
+ * output channel unless per_tensor_weights) behind DequantizeLinear, int32 biases
+ * (scale = x_scale * w_scale) when the activation is quantized, and a
+ * QuantizeLinear -> DequantizeLinear pair on each calibrated activation input of
+ * the quantized ops. c may be NULL only with weight_only (then no bias
+ * correction either). sum may be NULL. */
+onyx_status onyx_model_quantize(onyx_model *m, const onyx_calibrator *c,
+                                const onyx_quant_options *opt, onyx_quant_summary *sum,
+                                onyx_error *err);
+
 /* ---- sessions ---- */
 typedef struct onyx_session_options {
     int threads;        /* 0 = default */
+    int no_memory_plan; /* 1: no arena, every activation on the heap (for comparisons) */
 } onyx_session_options;
 
 onyx_status onyx_session_create(const onyx_model *m, const onyx_session_options *opt,
@@ -178,6 +250,27 @@ typedef void (*onyx_node_observer)(void *ud, const onyx_node_info *node, double 
 void onyx_session_set_observer(onyx_session *s, onyx_node_observer fn, void *ud);
 /* Threads the session runs kernels on. */
 int onyx_session_threads(const onyx_session *s);
+
+/* Memory plan. Activations of the main graph live in one arena whose offsets
+ * come from their lifetimes (docs/memory.md). The plan is made when the
+ * session is created (for inputs with static dims), by onyx_session_plan, and
+ * again by a run whose input shapes differ from the planned ones. Values whose
+ * shape is only known while running, and graph outputs, use the heap. */
+size_t onyx_session_memory(const onyx_session *s); /* arena bytes of the current plan */
+/* Plans for these input shapes now (inputs not named keep their declared
+ * shapes), so onyx_session_memory is known before the first run. */
+onyx_status onyx_session_plan(onyx_session *s, int n, const char *const *names, const int *ranks,
+                              const int64_t *const *dims, onyx_error *err);
+typedef struct onyx_memory_info {
+    size_t arena_bytes;     /* the arena */
+    size_t planned_bytes;   /* sum of the sizes of the tensors placed in it */
+    int planned_values;     /* activations placed in the arena */
+    int inplace_values;     /* of which reuse an input's bytes in place */
+    int heap_values;        /* activations left to the heap (unknown shape, graph outputs) */
+    int mismatched_values;  /* runs' outputs that were planned but came out another shape
+                               (heap-allocated instead; a shape inference gap) */
+} onyx_memory_info;
+void onyx_session_memory_info(const onyx_session *s, onyx_memory_info *info);
 
 int onyx_session_num_outputs(const onyx_session *s);
 const char *onyx_session_output_name(const onyx_session *s, int i);

@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __unix__
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #define MAX_DEPTH 24 /* graphs in attributes, types in types */
 
@@ -19,6 +23,7 @@ typedef struct dec {
     onyx_error *err;
     const char *dir;
     int depth;
+    bool borrow;       /* raw_data may point into the input buffer (it outlives the model) */
 } dec;
 
 static bool fail(dec *d, onyx_status code, const char *fmt, ...)
@@ -103,6 +108,21 @@ static bool read_external(dec *d, const char *name, const char *location, int64_
     }
     fclose(fp);
     return ok;
+}
+
+/* The pages of a mapped file that only the bytes just copied lived on are not
+ * needed again: give them back, so that loading costs about the file size and
+ * not the file plus its copies. (They are unmodified pages of a private file
+ * mapping: should anything read them again, the kernel reloads them.) */
+static void drop_pages(const uint8_t *p, size_t n)
+{
+#if defined(__unix__) && defined(MADV_DONTNEED)
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+    (void)p, (void)n;
+#endif
 }
 
 /* Which typed field carries dtype's values, and how it is encoded. */
@@ -220,8 +240,16 @@ static bool decode_tensor(dec *d, pb_msg m, onyx_tensor *t, const char **name_ou
     }
     if (raw) {
         if (raw->sub.len != bytes) return fail(d, ONYX_E_PARSE, "tensor '%s': raw_data at byte %zu has %zu bytes, shape and type need %zu", name, raw->offset, raw->sub.len, bytes);
+        /* zero-copy: use the bytes where they lie when the caller keeps the buffer
+         * alive (an mmap'ed file) and they are aligned for the element type */
+        size_t align = es > 8 ? 8 : es;
+        if (d->borrow && d->pool && bytes && ((uintptr_t)raw->sub.p % align) == 0) {
+            t->data = (void *)(uintptr_t)raw->sub.p;
+            return true;
+        }
         if (!(t->data = d_alloc(d, bytes ? bytes : 1, 1))) return false;
         if (bytes) memcpy(t->data, raw->sub.p, bytes); /* little-endian host assumed, as ONNX's raw_data */
+        if (d->borrow) drop_pages(raw->sub.p, bytes);
         return true;
     }
     uint32_t field;
@@ -595,9 +623,15 @@ static bool decode_model(dec *d, pb_msg m, onyx_model *md)
 onyx_status onnx_decode_model(const uint8_t *buf, size_t len, const char *dir, onyx_model **out,
                               onyx_error *err)
 {
+    return onnx_decode_model_borrow(buf, len, dir, false, out, err);
+}
+
+onyx_status onnx_decode_model_borrow(const uint8_t *buf, size_t len, const char *dir, bool borrow,
+                                     onyx_model **out, onyx_error *err)
+{
     onyx_model *md = calloc(1, sizeof *md);
     if (!md) return pb_fail(err, ONYX_E_NOMEM, "out of memory");
-    dec d = {&md->pool, err, dir, 0};
+    dec d = {&md->pool, err, dir, 0, borrow};
     if (dir && !(md->dir = pool_strndup(&md->pool, dir, strlen(dir)))) {
         free(md);
         return pb_fail(err, ONYX_E_NOMEM, "out of memory");
@@ -699,7 +733,7 @@ static bool decode_value(dec *d, pb_msg m, onyx_kind kind, bool optional, onyx_t
 onyx_status onyx_value_load_pb(const void *buf, size_t len, onyx_kind kind, int optional,
                                onyx_tensor **out, char **name_out, onyx_error *err)
 {
-    dec d = {NULL, err, NULL, 0};
+    dec d = {NULL, err, NULL, 0, false};
     const char *name = NULL;
     pb_msg m = {buf, len, 0, "TensorProto"};
     if (!decode_value(&d, m, kind, optional != 0, out, &name)) {

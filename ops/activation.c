@@ -5,6 +5,7 @@
  * double through tgmath (the constants are cast to the compute type `ct` so
  * the float kernel stays in float); half types go through float. */
 #include "elementwise.h"
+#include "hot.h"
 
 #include <stdio.h>
 #include <tgmath.h>
@@ -54,6 +55,22 @@ static onyx_status run_float(onyx_kctx *k, ew_f32_fn f32, ew_f64_fn f64, const a
     return ONYX_OK;
 }
 
+/* run_float with float32 through the vectorized kernel of ops/hot.h when
+ * this CPU has one, threaded over large tensors. */
+static onyx_status run_float_hot(onyx_kctx *k, hot_map op, ew_f32_fn f32, ew_f64_fn f64,
+                                 const act_params *p)
+{
+    const onyx_tensor *x = k_input(k, 0);
+    const hot_kernels *hk = hot_kernels_native();
+    if (!hk || !x || x->kind != ONYX_KIND_TENSOR || x->dtype != ONYX_FLOAT)
+        return run_float(k, f32, f64, p);
+    onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, x->dims);
+    if (!y) return k->err->code;
+    const hot_params hp = {p ? p->alpha : 0, p ? p->beta : 0};
+    hot_map_run(k, hk->map[op], x->data, y->data, tensor_numel_of(x->rank, x->dims), &hp);
+    return ONYX_OK;
+}
+
 /* Clamps to [0, 1] letting NaN through (fmin/fmax would drop it). */
 #define CLAMP01(v) ((v) < 0 ? 0 : (v) > 1 ? 1 : (v))
 /* Numerically stable log(1 + exp(x)). */
@@ -83,7 +100,7 @@ ACT_FNS(gelu_tanh,
 static onyx_status op_leaky_relu(onyx_kctx *k)
 {
     act_params p = {.alpha = k_attr_float(k, "alpha", 0.01f)};
-    return run_float(k, leaky_relu_f32, leaky_relu_f64, &p);
+    return run_float_hot(k, HOT_LEAKY_RELU, leaky_relu_f32, leaky_relu_f64, &p);
 }
 
 static onyx_status op_thresholded_relu(onyx_kctx *k)
@@ -92,20 +109,26 @@ static onyx_status op_thresholded_relu(onyx_kctx *k)
     return run_float(k, thresholded_relu_f32, thresholded_relu_f64, &p);
 }
 
-static onyx_status op_sigmoid(onyx_kctx *k) { return run_float(k, sigmoid_f32, sigmoid_f64, NULL); }
+static onyx_status op_sigmoid(onyx_kctx *k)
+{
+    return run_float_hot(k, HOT_SIGMOID, sigmoid_f32, sigmoid_f64, NULL);
+}
 
 static onyx_status op_hard_sigmoid(onyx_kctx *k)
 {
     act_params p = {.alpha = k_attr_float(k, "alpha", 0.2f), .beta = k_attr_float(k, "beta", 0.5f)};
-    return run_float(k, hard_sigmoid_f32, hard_sigmoid_f64, &p);
+    return run_float_hot(k, HOT_HARD_SIGMOID, hard_sigmoid_f32, hard_sigmoid_f64, &p);
 }
 
 static onyx_status op_hard_swish(onyx_kctx *k)
 {
-    return run_float(k, hard_swish_f32, hard_swish_f64, NULL);
+    return run_float_hot(k, HOT_HARD_SWISH, hard_swish_f32, hard_swish_f64, NULL);
 }
 
-static onyx_status op_tanh(onyx_kctx *k) { return run_float(k, tanh_f32, tanh_f64, NULL); }
+static onyx_status op_tanh(onyx_kctx *k)
+{
+    return run_float_hot(k, HOT_TANH, tanh_f32, tanh_f64, NULL);
+}
 
 static onyx_status op_elu(onyx_kctx *k)
 {
@@ -142,8 +165,9 @@ static onyx_status op_mish(onyx_kctx *k) { return run_float(k, mish_f32, mish_f6
 static onyx_status op_gelu(onyx_kctx *k)
 {
     const char *approx = k_attr_string(k, "approximate", "none");
-    if (strcmp(approx, "none") == 0) return run_float(k, gelu_f32, gelu_f64, NULL);
-    if (strcmp(approx, "tanh") == 0) return run_float(k, gelu_tanh_f32, gelu_tanh_f64, NULL);
+    if (strcmp(approx, "none") == 0) return run_float_hot(k, HOT_GELU, gelu_f32, gelu_f64, NULL);
+    if (strcmp(approx, "tanh") == 0)
+        return run_float_hot(k, HOT_GELU_TANH, gelu_tanh_f32, gelu_tanh_f64, NULL);
     return k_fail(k, ONYX_E_INVALID, "attribute approximate must be 'none' or 'tanh', got '%s'",
                   approx);
 }
@@ -221,6 +245,9 @@ static onyx_status run_mixed(onyx_kctx *k, ew_f32_fn f32, ew_f64_fn f64, const i
 
 static onyx_status op_relu(onyx_kctx *k)
 {
+    const onyx_tensor *x = k_input(k, 0);
+    if (x && x->kind == ONYX_KIND_TENSOR && x->dtype == ONYX_FLOAT)
+        return run_float_hot(k, HOT_RELU, relu_f32, relu_f64, NULL);
     return run_mixed(k, relu_f32, relu_f64, relu_ints, NULL);
 }
 
@@ -350,6 +377,12 @@ static onyx_status op_clip(onyx_kctx *k)
     }
     onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, x->dims);
     if (!y) return k->err->code;
+    const hot_kernels *hk = hot_kernels_native();
+    if (hk && x->dtype == ONYX_FLOAT) {
+        const hot_params hp = {lo ? *(const float *)lo : -INFINITY, hi ? *(const float *)hi : INFINITY};
+        hot_map_run(k, hk->map[HOT_CLIP], x->data, y->data, tensor_numel_of(x->rank, x->dims), &hp);
+        return ONYX_OK;
+    }
     fn(x->data, y->data, tensor_numel_of(x->rank, x->dims), lo, hi);
     return ONYX_OK;
 }

@@ -11,6 +11,7 @@
  * stay clear of signed-overflow undefined behaviour); integer division or
  * modulo by zero yields 0 instead of trapping. */
 #include "elementwise.h"
+#include "hot.h"
 
 #define WRAP(op) ((uint64_t)a op (uint64_t)b)
 #define EW_POW(x, y) _Generic((x), float: powf, default: pow)((x), (y))
@@ -173,10 +174,72 @@ static onyx_status run_binary(onyx_kctx *k, const ew_row_fn *rows, bool to_bool)
                     fn);
 }
 
-static onyx_status op_add(onyx_kctx *k) { return run_binary(k, add_rows, false); }
-static onyx_status op_sub(onyx_kctx *k) { return run_binary(k, sub_rows, false); }
-static onyx_status op_mul(onyx_kctx *k) { return run_binary(k, mul_rows, false); }
-static onyx_status op_div(onyx_kctx *k) { return run_binary(k, div_rows, false); }
+/* ---- float32 arithmetic through the vectorized kernels of ops/hot.h ----
+ * The broadcast plan's rows are cut into tasks of at most ARITH_CHUNK
+ * elements, so one long same-shape row and many short per-channel rows
+ * both spread over the threads. */
+#define ARITH_CHUNK ((int64_t)1 << 14)
+
+typedef struct arith_job {
+    const ew_plan *p;
+    hot_binary_fn fn;
+    const float *a, *b;
+    float *y;
+    int64_t chunks_per_row;
+} arith_job;
+
+static void arith_range(void *arg, int64_t begin, int64_t end)
+{
+    const arith_job *j = arg;
+    const ew_plan *p = j->p;
+    const int r = p->rank;
+    const int64_t inner = p->dims[r - 1];
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t row = t / j->chunks_per_row, c = t % j->chunks_per_row;
+        int64_t o = row, offa = 0, offb = 0;
+        for (int d = r - 2; d >= 0; d--) {
+            const int64_t idx = o % p->dims[d];
+            o /= p->dims[d];
+            offa += idx * p->strides[0][d];
+            offb += idx * p->strides[1][d];
+        }
+        const int64_t lo = c * inner / j->chunks_per_row, hi = (c + 1) * inner / j->chunks_per_row;
+        const int64_t sa = p->strides[0][r - 1], sb = p->strides[1][r - 1];
+        j->fn(j->a + offa + lo * sa, sa, j->b + offb + lo * sb, sb, j->y + row * inner + lo, hi - lo);
+    }
+}
+
+/* Add/Sub/Mul/Div: float32 (opset 7+ broadcasting) on the fast path when this
+ * CPU has one, everything else through the row tables. */
+static onyx_status run_arith(onyx_kctx *k, const ew_row_fn *rows, hot_binop op)
+{
+    const hot_kernels *hk = hot_kernels_native();
+    const onyx_tensor *a = k_input(k, 0), *b = k_input(k, 1);
+    if (!hk || k->opset < 7 || !a || !b || a->kind != ONYX_KIND_TENSOR ||
+        b->kind != ONYX_KIND_TENSOR || a->dtype != ONYX_FLOAT || b->dtype != ONYX_FLOAT)
+        return run_binary(k, rows, false);
+    const onyx_tensor *ts[2] = {a, b};
+    int rank;
+    int64_t dims[ONYX_MAX_RANK];
+    onyx_status st = ew_broadcast_or_fail(k, 2, ts, &rank, dims);
+    if (st) return st;
+    onyx_tensor *y = k_output(k, 0, ONYX_FLOAT, rank, dims);
+    if (!y) return k->err->code;
+    ew_plan p;
+    ew_plan_init(&p, 2, ts, rank, dims);
+    if (p.total <= 0) return ONYX_OK;
+    const int64_t inner = p.dims[p.rank - 1];
+    arith_job j = {&p, hk->binary[op], a->data, b->data, y->data, (inner + ARITH_CHUNK - 1) / ARITH_CHUNK};
+    const int64_t tasks = p.total / inner * j.chunks_per_row;
+    if (p.total < HOT_PARALLEL_MIN) arith_range(&j, 0, tasks);
+    else k_parallel_for(k, tasks, arith_range, &j);
+    return ONYX_OK;
+}
+
+static onyx_status op_add(onyx_kctx *k) { return run_arith(k, add_rows, HOT_ADD); }
+static onyx_status op_sub(onyx_kctx *k) { return run_arith(k, sub_rows, HOT_SUB); }
+static onyx_status op_mul(onyx_kctx *k) { return run_arith(k, mul_rows, HOT_MUL); }
+static onyx_status op_div(onyx_kctx *k) { return run_arith(k, div_rows, HOT_DIV); }
 static onyx_status op_and(onyx_kctx *k) { return run_binary(k, and_rows, true); }
 static onyx_status op_or(onyx_kctx *k) { return run_binary(k, or_rows, true); }
 static onyx_status op_xor(onyx_kctx *k) { return run_binary(k, xor_rows, true); }

@@ -7,8 +7,12 @@
  * col2im over tiles of input positions. The integer ops share the structure in
  * int32 with the zero points subtracted up front. Float16, bfloat16 and double
  * are converted to float and back.
+ * Those are the reference kernels (and the oracle of tests/unit/test_conv_fast.c).
+ * Float32 Conv with constant weights takes the fast path further down: weights
+ * packed once in prepare(), the product on the blocked GEMM of gemm.c, bias,
+ * residual and activation in the GEMM epilogue (shared with FusedConv).
  */
-#include "kernel.h"
+#include "conv_fast.h"
 
 #include <stdlib.h>
 
@@ -552,13 +556,344 @@ static bool conv_f32(const conv_geom *g, int64_t n_batch, int64_t c, int64_t m, 
     return true;
 }
 
-static onyx_status op_conv(onyx_kctx *k)
+/* ---- Conv fast path: weights packed once, the product on the GEMM ----
+ *
+ * A convolution is W[M x C/g*K] times the im2col matrix of X. The im2col
+ * matrix is never built: X is copied once into a zero-padded "phase" image
+ * (for stride s, s x s sub-images of every s-th pixel, so that every tap of
+ * the kernel reads a contiguous shifted window of one sub-image), and row
+ * (c, tap) of the im2col matrix is then that image at a fixed offset. The GEMM
+ * computes the output over the padded row pitch of the phase image and drops
+ * the extra columns when it stores. A 1x1 stride-1 unpadded conv reads X as
+ * it is. Depthwise convs (one channel per group) run the direct loop. */
+
+typedef struct conv_state {
+    const gemm_ukernel *uk;
+    int64_t m, cg, group, ksz;
+    size_t wpack_floats;   /* per group */
+    float *wpack;
+    gemm_scratch gemm;     /* the GEMM's packing scratch */
+    gemm_scratch image;    /* the phase image */
+    int64_t *row_off;      /* im2col row -> offset in the phase image */
+    int64_t row_off_n;
+} conv_state;
+
+void conv_release(void *state)
+{
+    conv_state *s = state;
+    if (!s) return;
+    free(s->wpack);
+    gemm_scratch_free(&s->gemm);
+    gemm_scratch_free(&s->image);
+    free(s->row_off);
+    free(s);
+}
+
+onyx_status conv_prepare(onyx_kctx *k, void **state)
+{
+    *state = NULL;
+    const onyx_tensor *w = k_input(k, 1);
+    /* anything unusual is left to run(), which reports it */
+    if (!w || w->kind != ONYX_KIND_TENSOR || w->dtype != ONYX_FLOAT || w->rank < 3 || w->rank > 4)
+        return ONYX_OK;
+    int64_t grp = k_attr_int(k, "group", 1), m = w->dims[0], cg = w->dims[1];
+    int64_t ksz = tensor_numel_of(w->rank - 2, w->dims + 2);
+    if (grp < 1 || m <= 0 || m % grp || cg <= 0 || ksz <= 0) return ONYX_OK;
+    conv_state *s = calloc(1, sizeof *s);
+    if (!s) return nomem(k);
+    s->uk = gemm_ukernel_best();
+    s->m = m;
+    s->cg = cg;
+    s->group = grp;
+    s->ksz = ksz;
+    int64_t mg = m / grp, ck = cg * ksz;
+    if (!(cg == 1 && mg == 1)) {
+        s->wpack_floats = gemm_packed_a_floats(s->uk, mg, ck);
+        s->wpack = malloc(s->wpack_floats * (size_t)grp * sizeof(float));
+        if (!s->wpack) {
+            conv_release(s);
+            return nomem(k);
+        }
+        const float *wf = w->data;
+        for (int64_t gi = 0; gi < grp; gi++)
+            gemm_pack_a(s->uk, mg, ck, wf + gi * mg * ck, ck, 1, s->wpack + gi * s->wpack_floats);
+    }
+    *state = s;
+    return ONYX_OK;
+}
+
+/* The 2-D view of a 1-D or 2-D geometry: axis 0 of size 1 for 1-D. */
+typedef struct geom2 {
+    int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw;
+} geom2;
+
+static geom2 geom_2d(const conv_geom *g)
+{
+    geom2 v = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    int a = g->nsp == 2 ? 1 : 0;
+    v.iw = g->in[a], v.ow = g->out[a], v.kw = g->k[a], v.sw = g->s[a], v.dw = g->d[a], v.pw = g->pb[a];
+    if (g->nsp == 2)
+        v.ih = g->in[0], v.oh = g->out[0], v.kh = g->k[0], v.sh = g->s[0], v.dh = g->d[0],
+        v.ph = g->pb[0];
+    return v;
+}
+
+/* Phase image layout: for each channel, the used (row phase, column phase)
+ * sub-images, each hp x wp. */
+typedef struct phase_plan {
+    geom2 v;
+    int64_t hp, wp, plane, chan;
+    int slot_y[64], slot_x[64]; /* compact index of a used phase, -1 unused */
+    int ny, nx;
+} phase_plan;
+
+static bool phase_plan_make(const conv_geom *g, phase_plan *pp)
+{
+    geom2 v = geom_2d(g);
+    if (v.sh > 64 || v.sw > 64) return false;
+    pp->v = v;
+    pp->hp = v.oh + (v.kh - 1) * v.dh / v.sh;
+    pp->wp = v.ow + (v.kw - 1) * v.dw / v.sw;
+    for (int i = 0; i < 64; i++) pp->slot_y[i] = pp->slot_x[i] = -1;
+    pp->ny = pp->nx = 0;
+    for (int64_t q = 0; q < v.kh; q++)
+        if (pp->slot_y[q * v.dh % v.sh] < 0) pp->slot_y[q * v.dh % v.sh] = pp->ny++;
+    for (int64_t q = 0; q < v.kw; q++)
+        if (pp->slot_x[q * v.dw % v.sw] < 0) pp->slot_x[q * v.dw % v.sw] = pp->nx++;
+    pp->plane = pp->hp * pp->wp;
+    pp->chan = pp->plane * pp->ny * pp->nx;
+    /* keep every size far from overflow; bigger images take the reference path */
+    return pp->hp < ((int64_t)1 << 24) && pp->wp < ((int64_t)1 << 24) &&
+           (double)pp->chan < (double)((int64_t)1 << 36);
+}
+
+typedef struct phase_job {
+    const phase_plan *pp;
+    const float *x;   /* one image: C planes of ih x iw */
+    float *img;
+} phase_job;
+
+/* Channels [begin, end) of the image into their phase sub-images. */
+static void phase_fill(void *arg, int64_t begin, int64_t end)
+{
+    const phase_job *pj = arg;
+    const phase_plan *pp = pj->pp;
+    const geom2 *v = &pp->v;
+    for (int64_t c = begin; c < end; c++) {
+        const float *xc = pj->x + c * v->ih * v->iw;
+        for (int64_t py = 0; py < v->sh; py++) {
+            if (pp->slot_y[py] < 0) continue;
+            for (int64_t px = 0; px < v->sw; px++) {
+                if (pp->slot_x[px] < 0) continue;
+                float *dst = pj->img + c * pp->chan +
+                             (pp->slot_y[py] * pp->nx + pp->slot_x[px]) * pp->plane;
+                /* columns xx whose source ix = xx*sw + px - pw lies in [0, iw) */
+                int64_t off = px - v->pw;
+                int64_t lo = off >= 0 ? 0 : (-off + v->sw - 1) / v->sw;
+                int64_t hi = v->iw - 1 - off < 0 ? 0 : (v->iw - 1 - off) / v->sw + 1;
+                if (lo > pp->wp) lo = pp->wp;
+                if (hi > pp->wp) hi = pp->wp;
+                if (hi < lo) hi = lo;
+                for (int64_t yy = 0; yy < pp->hp; yy++, dst += pp->wp) {
+                    int64_t iy = yy * v->sh + py - v->ph;
+                    if (iy < 0 || iy >= v->ih) {
+                        memset(dst, 0, (size_t)pp->wp * sizeof(float));
+                        continue;
+                    }
+                    const float *src = xc + iy * v->iw + off;
+                    memset(dst, 0, (size_t)lo * sizeof(float));
+                    if (v->sw == 1) {
+                        memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+                    } else {
+                        for (int64_t xx = lo; xx < hi; xx++) dst[xx] = src[xx * v->sw];
+                    }
+                    memset(dst + hi, 0, (size_t)(pp->wp - hi) * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+#define DW_MAX_TAPS 64
+
+typedef struct dw_job {
+    const phase_plan *pp;
+    const float *img, *w, *b, *z; /* z and y: this batch item's */
+    float *y;
+    const int64_t *tap_off;       /* tap -> offset in a channel's phase image */
+    int taps;
+    const gemm_ukernel *uk;
+    const gemm_epilogue *ep;      /* NULL when only the bias applies */
+} dw_job;
+
+/* Depthwise channels [begin, end): each output row is a weighted sum of
+ * shifted rows of the channel's phase image. */
+static void dw_channels(void *arg, int64_t begin, int64_t end)
+{
+    const dw_job *dj = arg;
+    const phase_plan *pp = dj->pp;
+    int64_t oh = pp->v.oh, ow = pp->v.ow;
+    const float *src[DW_MAX_TAPS];
+    for (int64_t ch = begin; ch < end; ch++) {
+        const float *base = dj->img + ch * pp->chan;
+        float *yc = dj->y + ch * oh * ow;
+        for (int64_t r = 0; r < oh; r++) {
+            for (int t = 0; t < dj->taps; t++) src[t] = base + dj->tap_off[t] + r * pp->wp;
+            float *row = yc + r * ow;
+            dj->uk->dw_row(src, dj->w + ch * dj->taps, dj->taps, dj->b ? dj->b[ch] : 0.0f, row, ow);
+            if (dj->ep)
+                dj->uk->row_final(dj->ep, row, row, ow, 0.0f, NULL,
+                                  dj->z ? dj->z + ch * oh * ow + r * ow : NULL);
+        }
+    }
+}
+
+/* Stride-1 depthwise straight from X (no padded copy): per output row, the
+ * taps whose input row exists; the columns where every tap lands inside the
+ * row go to the vector kernel, the few border columns are summed here. The
+ * image is dj->img (N*C planes of ih x iw). */
+static void dw_channels_direct(void *arg, int64_t begin, int64_t end)
+{
+    const dw_job *dj = arg;
+    const geom2 *v = &dj->pp->v;
+    int64_t oh = v->oh, ow = v->ow;
+    /* columns [lo, hi) have every tap inside the row */
+    int64_t lo = v->pw, hi = v->iw + v->pw - (v->kw - 1) * v->dw;
+    if (lo > ow) lo = ow;
+    if (hi > ow) hi = ow;
+    if (hi < lo) hi = lo;
+    const float *src[DW_MAX_TAPS];
+    float wt[DW_MAX_TAPS];
+    int64_t xoff[DW_MAX_TAPS]; /* column offset of each gathered tap */
+    for (int64_t ch = begin; ch < end; ch++) {
+        const float *xc = dj->img + ch * v->ih * v->iw, *wc = dj->w + ch * dj->taps;
+        float *yc = dj->y + ch * oh * ow, bias = dj->b ? dj->b[ch] : 0.0f;
+        for (int64_t r = 0; r < oh; r++) {
+            int n = 0;
+            for (int64_t ky = 0; ky < v->kh; ky++) {
+                int64_t iy = r + ky * v->dh - v->ph;
+                if (iy < 0 || iy >= v->ih) continue;
+                for (int64_t kx = 0; kx < v->kw; kx++) {
+                    xoff[n] = kx * v->dw - v->pw;
+                    src[n] = xc + iy * v->iw + xoff[n];
+                    wt[n++] = wc[ky * v->kw + kx];
+                }
+            }
+            float *row = yc + r * ow;
+            /* border columns, summed in tap order as the vector kernel does */
+            for (int part = 0; part < 2; part++) {
+                int64_t j0 = part == 0 ? 0 : hi, j1 = part == 0 ? (hi > lo ? lo : ow) : ow;
+                if (part == 1 && hi <= lo) break;
+                for (int64_t j = j0; j < j1; j++) {
+                    float acc = bias;
+                    for (int t = 0; t < n; t++) {
+                        int64_t ix = j + xoff[t];
+                        if (ix >= 0 && ix < v->iw) acc += wt[t] * src[t][j];
+                    }
+                    row[j] = acc;
+                }
+            }
+            if (hi > lo) {
+                const float *shifted[DW_MAX_TAPS];
+                for (int t = 0; t < n; t++) shifted[t] = src[t] + lo;
+                dj->uk->dw_row(shifted, wt, n, bias, row + lo, hi - lo);
+            }
+            if (dj->ep)
+                dj->uk->row_final(dj->ep, row, row, ow, 0.0f, NULL,
+                                  dj->z ? dj->z + ch * oh * ow + r * ow : NULL);
+        }
+    }
+}
+
+/* Y = act(conv + B + Z) for float32 X with packed weights. Returns 1 when
+ * done, 0 when out of memory, -1 when the geometry is one for the reference. */
+static int conv_fast_f32(onyx_kctx *k, conv_state *s, const conv_geom *g, int64_t nb, int64_t c,
+                         const float *x, const float *w, const float *b, const float *z, float *y,
+                         gemm_act act, float p0, float p1)
+{
+    int64_t grp = s->group, cg = s->cg, mg = s->m / grp, ck = cg * g->k_sz;
+    gemm_epilogue ep = {1.0f, NULL, NULL, NULL, g->out_sz, act, p0, p1};
+    bool depthwise = cg == 1 && mg == 1;
+    bool pointwise = !depthwise;
+    for (int a = 0; a < g->nsp; a++)
+        if (g->k[a] != 1 || g->s[a] != 1 || g->pb[a] != 0 || g->out[a] != g->in[a]) pointwise = false;
+    if (g->nsp > 2 || (depthwise && g->k_sz > DW_MAX_TAPS)) return -1;
+    phase_plan pp;
+    bool dw_direct = depthwise && g->s[0] == 1 && g->s[g->nsp - 1] == 1;
+    if (!pointwise) {
+        if (!phase_plan_make(g, &pp)) return -1;
+        if (s->row_off_n < ck) {
+            int64_t *ro = realloc(s->row_off, (size_t)ck * sizeof *ro);
+            if (!ro) return 0;
+            s->row_off = ro;
+            s->row_off_n = ck;
+        }
+        /* row (ci, ky, kx) reads the sub-image of its phase, shifted by the tap */
+        const geom2 *v = &pp.v;
+        for (int64_t ci = 0, r = 0; ci < cg; ci++)
+            for (int64_t ky = 0; ky < v->kh; ky++)
+                for (int64_t kx = 0; kx < v->kw; kx++, r++) {
+                    int64_t ty = ky * v->dh, tx = kx * v->dw;
+                    s->row_off[r] = ci * pp.chan +
+                                    (pp.slot_y[ty % v->sh] * pp.nx + pp.slot_x[tx % v->sw]) * pp.plane +
+                                    ty / v->sh * pp.wp + tx / v->sw;
+                }
+        /* the last rows of garbage columns read up to one row past the image */
+        size_t img = (size_t)(c * pp.chan + pp.wp);
+        if (!dw_direct && !gemm_scratch_reserve(&s->image, img)) return 0;
+        if (!dw_direct) memset(s->image.data + c * pp.chan, 0, (size_t)pp.wp * sizeof(float));
+    }
+    for (int64_t n = 0; n < nb; n++) {
+        const float *xn = x + n * c * g->in_sz;
+        if (dw_direct) {
+            int64_t ybase = n * s->m * g->out_sz;
+            dw_job dj = {&pp,          xn,           w, b, z ? z + ybase : NULL, y + ybase,
+                         s->row_off,   (int)g->k_sz, s->uk,
+                         (z || act != GEMM_ACT_NONE) ? &ep : NULL};
+            k_parallel_for(k, c, dw_channels_direct, &dj);
+            continue;
+        }
+        if (!pointwise) {
+            phase_job pj = {&pp, xn, s->image.data};
+            k_parallel_for(k, c, phase_fill, &pj);
+        }
+        if (depthwise) {
+            int64_t ybase = n * s->m * g->out_sz;
+            dw_job dj = {&pp,          s->image.data, w, b, z ? z + ybase : NULL, y + ybase,
+                         s->row_off,   (int)g->k_sz,  s->uk,
+                         (z || act != GEMM_ACT_NONE) ? &ep : NULL};
+            k_parallel_for(k, c, dw_channels, &dj);
+            continue;
+        }
+        for (int64_t gi = 0; gi < grp; gi++) {
+            int64_t ybase = (n * s->m + gi * mg) * g->out_sz;
+            gemm_a ga = {s->wpack + gi * s->wpack_floats, NULL, 0, 0};
+            ep.row_bias = b ? b + gi * mg : NULL;
+            ep.z = z ? z + ybase : NULL;
+            bool ok;
+            if (pointwise) {
+                gemm_b gb = {NULL, xn + gi * cg * g->in_sz, g->in_sz, 1, NULL};
+                gemm_c gc = {y + ybase, g->out_sz, g->out_sz, g->out_sz};
+                ok = gemm_f32(k, s->uk, mg, g->out_sz, ck, &ga, &gb, &gc, &ep, &s->gemm);
+            } else {
+                gemm_b gb = {NULL, s->image.data + gi * cg * pp.chan, 0, 1, s->row_off};
+                gemm_c gc = {y + ybase, g->out_sz, pp.wp, pp.v.ow};
+                ok = gemm_f32(k, s->uk, mg, pp.v.oh * pp.wp, ck, &ga, &gb, &gc, &ep, &s->gemm);
+            }
+            if (!ok) return 0;
+        }
+    }
+    return 1;
+}
+
+onyx_status conv_run(onyx_kctx *k, int z_input, gemm_act act, float p0, float p1)
 {
     onyx_status st;
     if ((st = k_require(k, 0, ONYX_FLOAT, ONYX_FLOAT16, ONYX_DOUBLE, ONYX_BFLOAT16, ONYX_UNDEFINED)) ||
         (st = k_require(k, 1, ONYX_FLOAT, ONYX_FLOAT16, ONYX_DOUBLE, ONYX_BFLOAT16, ONYX_UNDEFINED)))
         return st;
     const onyx_tensor *x = k_input(k, 0), *w = k_input(k, 1), *b = k_input(k, 2);
+    const onyx_tensor *zt = z_input >= 0 ? k_input(k, z_input) : NULL;
     if (w->dtype != x->dtype)
         return k_fail(k, ONYX_E_INVALID, "input 1 (W) is %s but X is %s", onyx_dtype_name(w->dtype),
                       onyx_dtype_name(x->dtype));
@@ -570,22 +905,47 @@ static onyx_status op_conv(onyx_kctx *k)
     dims[0] = x->dims[0];
     dims[1] = w->dims[0];
     for (int a = 0; a < g.nsp; a++) dims[2 + a] = g.out[a];
+    if (zt) {
+        if (zt->kind != ONYX_KIND_TENSOR || zt->dtype != x->dtype)
+            return k_fail(k, ONYX_E_INVALID, "input %d (Z) must be a %s tensor like X", z_input,
+                          onyx_dtype_name(x->dtype));
+        bool same = zt->rank == x->rank;
+        for (int a = 0; same && a < x->rank; a++) same = zt->dims[a] == dims[a];
+        if (!same)
+            return k_fail(k, ONYX_E_SHAPE, "input %d (Z) must have the shape of Y (rank %d)",
+                          z_input, x->rank);
+    }
     onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, dims);
     if (!y) return k->err->code;
-    if (tensor_numel_of(y->rank, y->dims) == 0) return ONYX_OK;
+    int64_t ny = tensor_numel_of(y->rank, y->dims);
+    if (ny == 0) return ONYX_OK;
 
-    float *xo, *wo, *bo = NULL;
+    conv_state *s = k->state;
+    if (s && x->dtype == ONYX_FLOAT && s->m == w->dims[0] && s->cg == w->dims[1] &&
+        s->group == grp && s->ksz == g.k_sz) {
+        int done = conv_fast_f32(k, s, &g, x->dims[0], x->dims[1], x->data, w->data,
+                                 b ? b->data : NULL, zt ? zt->data : NULL, y->data, act, p0, p1);
+        if (done == 0) return nomem(k);
+        if (done == 1) return ONYX_OK;
+    }
+    float *xo, *wo, *bo = NULL, *zo = NULL;
     const float *xf = as_f32(x, &xo), *wf = as_f32(w, &wo), *bf = b ? as_f32(b, &bo) : NULL;
+    const float *zf = zt ? as_f32(zt, &zo) : NULL;
     float *yf = out_f32(y);
-    bool ok = xf && wf && (!b || bf) && yf &&
+    bool ok = xf && wf && (!b || bf) && (!zt || zf) && yf &&
               conv_f32(&g, x->dims[0], x->dims[1], w->dims[0], grp, xf, wf, bf, yf);
+    if (ok && (zf || act != GEMM_ACT_NONE))
+        for (int64_t i = 0; i < ny; i++) yf[i] = gemm_act_scalar(act, p0, p1, yf[i] + (zf ? zf[i] : 0.0f));
     if (ok && yf != y->data) store_f32(y, yf);
     if (yf != y->data) free(yf);
     free(xo);
     free(wo);
     free(bo);
+    free(zo);
     return ok ? ONYX_OK : nomem(k);
 }
+
+static onyx_status op_conv(onyx_kctx *k) { return conv_run(k, -1, GEMM_ACT_NONE, 0, 0); }
 
 /* ---- ConvTranspose ---- */
 
@@ -932,7 +1292,7 @@ done:
 }
 
 const onyx_op_def onyx_ops_conv[] = {
-    {"", "Conv", op_conv},
+    {"", "Conv", op_conv, conv_prepare, conv_release},
     {"", "ConvTranspose", op_conv_transpose},
     {"", "ConvInteger", op_conv_integer},
     {"", "QLinearConv", op_qlinear_conv},

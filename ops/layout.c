@@ -3,6 +3,7 @@
  * Most are one strided view copy (shape_common.h), which merges contiguous dims
  * so that the inner loop is a memcpy whenever the layout allows. */
 #include "shape_common.h"
+#include "hot.h"
 
 #include <stdlib.h>
 
@@ -328,6 +329,44 @@ static int64_t pad_source(enum pad_mode mode, int64_t i, int64_t n)
     }
 }
 
+/* Pad of a float32 [N, C, H, W] tensor on H and W only (non-negative pads),
+ * the image-model case: each output row is written once, border, copy,
+ * border, with no fill pass first. Planes are spread over the threads. */
+typedef struct pad2d_job {
+    const float *x;
+    float *y;
+    int64_t H, W, OH, OW, top, left;
+    enum pad_mode mode;
+    float value;
+} pad2d_job;
+
+static void pad2d_range(void *arg, int64_t begin, int64_t end)
+{
+    const pad2d_job *j = arg;
+    const bool constant = j->mode == PAD_CONSTANT;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *xp = j->x + pl * j->H * j->W;
+        float *yp = j->y + pl * j->OH * j->OW;
+        for (int64_t oy = 0; oy < j->OH; oy++) {
+            float *yr = yp + oy * j->OW;
+            int64_t iy = oy - j->top;
+            if (iy < 0 || iy >= j->H) {
+                if (constant) {
+                    for (int64_t ox = 0; ox < j->OW; ox++) yr[ox] = j->value;
+                    continue;
+                }
+                iy = pad_source(j->mode, iy, j->H);
+            }
+            const float *xr = xp + iy * j->W;
+            for (int64_t ox = 0; ox < j->left; ox++)
+                yr[ox] = constant ? j->value : xr[pad_source(j->mode, ox - j->left, j->W)];
+            memcpy(yr + j->left, xr, (size_t)j->W * sizeof *yr);
+            for (int64_t ox = j->left + j->W; ox < j->OW; ox++)
+                yr[ox] = constant ? j->value : xr[pad_source(j->mode, ox - j->left, j->W)];
+        }
+    }
+}
+
 static onyx_status op_pad(onyx_kctx *k)
 {
     const onyx_tensor *x = shp_tensor_in(k, 0);
@@ -410,6 +449,16 @@ static onyx_status op_pad(onyx_kctx *k)
     onyx_tensor *y = k_output(k, 0, x->dtype, r, dims);
     if (!y) return k->err->code;
     if (shp_numel(y) == 0) return ONYX_OK;
+    if (x->dtype == ONYX_FLOAT && r == 4 && mode != PAD_WRAP && !pb[0] && !pe[0] && !pb[1] &&
+        !pe[1] && pb[2] >= 0 && pe[2] >= 0 && pb[3] >= 0 && pe[3] >= 0 && x->dims[2] > 0 &&
+        x->dims[3] > 0) {
+        pad2d_job j = {x->data, y->data, x->dims[2], x->dims[3], dims[2], dims[3], pb[2], pb[3],
+                       mode, *(const float *)cv->data};
+        const int64_t planes = dims[0] * dims[1];
+        if (shp_numel(y) < HOT_PARALLEL_MIN) pad2d_range(&j, 0, planes);
+        else k_parallel_for(k, planes, pad2d_range, &j);
+        return ONYX_OK;
+    }
     if (mode == PAD_CONSTANT && !shp_fill(y, shp_numel(y), cv, 0)) return shp_nomem(k);
     int64_t xstr[ONYX_MAX_RANK], ystr[ONYX_MAX_RANK], xoff = 0, yoff = 0;
     shp_dense_strides(r, x->dims, xstr);

@@ -4,8 +4,11 @@
  * tile of B it adds a*B[k,:] into the row of C, so the inner loop walks contiguous
  * memory and the B tile stays in cache across rows. Other types convert to a wider
  * working type (float for float16/bfloat16, double, or wrapping 64-bit integers).
+ * That is the reference. Float32 MatMul and Gemm with a prepared state run on
+ * the blocked GEMM of gemm.c instead, a constant B packed once in prepare();
+ * FusedMatMul and FusedGemm (fused_linear.c) share these entry points.
  */
-#include "kernel.h"
+#include "matmul_fast.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -237,9 +240,78 @@ static void mm_batch_index(const mm_plan *p, int64_t idx, int64_t *ai, int64_t *
     }
 }
 
-static onyx_status op_matmul(onyx_kctx *k)
+/* ---- fast float32 path: the packed GEMM ---- */
+
+typedef struct mm_state {
+    const gemm_ukernel *uk;
+    float *bpack;          /* constant op(B), packed; NULL when B is computed */
+    int64_t bk, bn;        /* its K and N */
+    gemm_scratch scratch;
+} mm_state;
+
+void matmul_release(void *state)
 {
-    onyx_status st = k_require(k, 0, ONYX_FLOAT, ONYX_DOUBLE, ONYX_FLOAT16, ONYX_BFLOAT16,
+    mm_state *s = state;
+    if (!s) return;
+    free(s->bpack);
+    gemm_scratch_free(&s->scratch);
+    free(s);
+}
+
+/* A state with op(B) packed when B is a 2-D float32 initializer; transposed
+ * when tb (Gemm's transB). */
+static onyx_status mm_prepare_b(onyx_kctx *k, void **state, bool tb)
+{
+    mm_state *s = calloc(1, sizeof *s);
+    if (!s) return k_fail(k, ONYX_E_NOMEM, "out of memory");
+    s->uk = gemm_ukernel_best();
+    const onyx_tensor *B = k_input(k, 1);
+    if (B && B->kind == ONYX_KIND_TENSOR && B->dtype == ONYX_FLOAT && B->rank == 2 &&
+        B->dims[0] > 0 && B->dims[1] > 0) {
+        int64_t kd = tb ? B->dims[1] : B->dims[0], n = tb ? B->dims[0] : B->dims[1];
+        s->bpack = malloc(gemm_packed_b_floats(s->uk, kd, n) * sizeof(float));
+        if (!s->bpack) {
+            matmul_release(s);
+            return k_fail(k, ONYX_E_NOMEM, "out of memory packing B");
+        }
+        gemm_pack_b(s->uk, kd, n, B->data, tb ? 1 : B->dims[1], tb ? B->dims[1] : 1, s->bpack);
+        s->bk = kd;
+        s->bn = n;
+    }
+    *state = s;
+    return ONYX_OK;
+}
+
+onyx_status matmul_prepare(onyx_kctx *k, void **state) { return mm_prepare_b(k, state, false); }
+
+onyx_status gemm_op_prepare(onyx_kctx *k, void **state)
+{
+    return mm_prepare_b(k, state, k_attr_int(k, "transB", 0) != 0);
+}
+
+/* y = act(y + z) with z broadcast (numpy rules) to y's shape. */
+static void mm_add_broadcast_act(float *y, int rank, const int64_t *dims, const onyx_tensor *z,
+                                 gemm_act act, float p0, float p1)
+{
+    int64_t zs[ONYX_MAX_RANK], idx[ONYX_MAX_RANK] = {0}, zo = 0;
+    int64_t n = tensor_numel_of(rank, dims);
+    const float *zf = z ? z->data : NULL;
+    if (z) k_broadcast_strides(z, rank, dims, zs);
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = gemm_act_scalar(act, p0, p1, y[i] + (zf ? zf[zo] : 0.0f));
+        for (int d = rank - 1; d >= 0 && z; d--) {
+            zo += zs[d];
+            if (++idx[d] < dims[d]) break;
+            zo -= zs[d] * dims[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+onyx_status matmul_run(onyx_kctx *k, int bias_input, int z_input, gemm_act act, float p0, float p1)
+{
+    bool fused = bias_input >= 0 || z_input >= 0 || act != GEMM_ACT_NONE;
+    onyx_status st = fused ? k_require(k, 0, ONYX_FLOAT, ONYX_UNDEFINED) : k_require(k, 0, ONYX_FLOAT, ONYX_DOUBLE, ONYX_FLOAT16, ONYX_BFLOAT16,
                                ONYX_INT32, ONYX_INT64, ONYX_UINT32, ONYX_UINT64, ONYX_INT8,
                                ONYX_UINT8, ONYX_INT16, ONYX_UINT16, ONYX_UNDEFINED);
     if (st) return st;
@@ -251,8 +323,72 @@ static onyx_status op_matmul(onyx_kctx *k)
     onyx_tensor *Y = k_output(k, 0, A->dtype, p.out_rank, p.out_dims);
     if (!Y) return k->err->code;
     int64_t ny = tensor_numel_of(p.out_rank, p.out_dims);
-    if (ny == 0) return ONYX_OK;
     int64_t msz = p.M * p.K, nsz = p.K * p.N, ysz = p.M * p.N;
+    const onyx_tensor *bias = fused && bias_input >= 0 ? k_input(k, bias_input) : NULL;
+    const onyx_tensor *Z = fused && z_input >= 0 ? k_input(k, z_input) : NULL;
+    if (bias && ((st = k_require(k, bias_input, ONYX_FLOAT, ONYX_UNDEFINED)) ||
+                 tensor_numel_of(bias->rank, bias->dims) != p.N || bias->rank != 1))
+        return st ? st : k_fail(k, ONYX_E_SHAPE, "input %d (bias) must have shape [%lld]",
+                                bias_input, (long long)p.N);
+    if (Z) {
+        const onyx_tensor *pair[2] = {Y, Z};
+        int r;
+        int64_t d[ONYX_MAX_RANK];
+        if ((st = k_require(k, z_input, ONYX_FLOAT, ONYX_UNDEFINED))) return st;
+        bool ok = k_broadcast_shapes(2, pair, &r, d) && r == Y->rank;
+        for (int i = 0; ok && i < r; i++) ok = d[i] == Y->dims[i];
+        if (!ok)
+            return k_fail(k, ONYX_E_SHAPE, "input %d (Z) does not broadcast to the output shape",
+                          z_input);
+    }
+    if (ny == 0) return ONYX_OK;
+
+    mm_state *s = k->state;
+    if (A->dtype == ONYX_FLOAT && s) {
+        /* Z goes into the epilogue when it has Y's own shape */
+        bool z_full = Z && tensor_numel_of(Z->rank, Z->dims) == ny;
+        gemm_epilogue ep = {1.0f, NULL, bias ? bias->data : NULL, z_full ? Z->data : NULL, p.N,
+                            (Z && !z_full) ? GEMM_ACT_NONE : act, p0, p1};
+        const float *a = A->data, *b = B->data;
+        float *y = Y->data;
+        bool ok = true;
+        if (s->bpack && B->rank == 2 && s->bk == p.K && s->bn == p.N) {
+            /* B shared by every batch: the batches of A are rows of one product */
+            gemm_a ga = {NULL, a, p.K, 1};
+            gemm_b gb = {s->bpack, NULL, 0, 0, NULL};
+            gemm_c gc = {y, p.N, p.N, p.N};
+            ok = gemm_f32(k, s->uk, p.nbatch * p.M, p.N, p.K, &ga, &gb, &gc, &ep, &s->scratch);
+        } else {
+            for (int64_t bt = 0; bt < p.nbatch && ok; bt++) {
+                int64_t ai, bi;
+                mm_batch_index(&p, bt, &ai, &bi);
+                gemm_a ga = {NULL, a + ai * msz, p.K, 1};
+                gemm_b gb = {NULL, b + bi * nsz, p.N, 1, NULL};
+                gemm_c gc = {y + bt * ysz, p.N, p.N, p.N};
+                gemm_epilogue eb = ep;
+                if (eb.z) eb.z += bt * ysz;
+                ok = gemm_f32(k, s->uk, p.M, p.N, p.K, &ga, &gb, &gc, &eb, &s->scratch);
+            }
+        }
+        if (!ok) return k_fail(k, ONYX_E_NOMEM, "out of memory for the GEMM scratch");
+        if (Z && !z_full) mm_add_broadcast_act(y, Y->rank, Y->dims, Z, act, p0, p1);
+        return ONYX_OK;
+    }
+    if (fused) {
+        /* the reference: the plain product, then bias, Z and the activation */
+        const float *a = A->data, *b = B->data, *bv = bias ? bias->data : NULL;
+        float *y = Y->data;
+        for (int64_t bt = 0; bt < p.nbatch; bt++) {
+            int64_t ai, bi;
+            mm_batch_index(&p, bt, &ai, &bi);
+            mm_f32(p.M, p.N, p.K, a + ai * msz, p.K, false, b + bi * nsz, p.N, false, y + bt * ysz,
+                   p.N, NULL);
+        }
+        if (bv)
+            for (int64_t i = 0; i < ny; i++) y[i] += bv[i % p.N];
+        mm_add_broadcast_act(y, Y->rank, Y->dims, Z, act, p0, p1);
+        return ONYX_OK;
+    }
 
     if (A->dtype == ONYX_DOUBLE) {
         const double *a = A->data, *b = B->data;
@@ -310,10 +446,13 @@ static onyx_status op_matmul(onyx_kctx *k)
     return ONYX_OK;
 }
 
+static onyx_status op_matmul(onyx_kctx *k) { return matmul_run(k, -1, -1, GEMM_ACT_NONE, 0, 0); }
+
 /* ---- Gemm: Y = alpha * op(A) * op(B) + beta * C ---- */
-static onyx_status op_gemm(onyx_kctx *k)
+onyx_status gemm_op_run(onyx_kctx *k, gemm_act act, float p0, float p1)
 {
-    onyx_status st = k_require(k, 0, ONYX_FLOAT, ONYX_DOUBLE, ONYX_FLOAT16, ONYX_BFLOAT16,
+    bool fused = act != GEMM_ACT_NONE;
+    onyx_status st = fused ? k_require(k, 0, ONYX_FLOAT, ONYX_UNDEFINED) : k_require(k, 0, ONYX_FLOAT, ONYX_DOUBLE, ONYX_FLOAT16, ONYX_BFLOAT16,
                                ONYX_INT32, ONYX_INT64, ONYX_UINT32, ONYX_UINT64, ONYX_UNDEFINED);
     if (st) return st;
     const onyx_tensor *A = k_input(k, 0);
@@ -355,6 +494,23 @@ static onyx_status op_gemm(onyx_kctx *k)
     int64_t ny = M * N;
     if (ny == 0) return ONYX_OK;
     bool use_c = C && beta != 0;
+    mm_state *s = k->state;
+    /* C as a bias row, a bias column or a full residual (beta 1), or absent */
+    bool c_fits = !use_c || (beta == 1.0f && (ci != 0 || cj != 0));
+    if (A->dtype == ONYX_FLOAT && s && c_fits) {
+        gemm_epilogue ep = {alpha, NULL, NULL, NULL, N, act, p0, p1};
+        if (use_c && ci == 0) ep.col_bias = C->data;
+        else if (use_c && cj == 0) ep.row_bias = C->data;
+        else if (use_c) ep.z = C->data;
+        int64_t lda = A->dims[1], ldb = B->dims[1];
+        gemm_a ga = {NULL, A->data, ta ? 1 : lda, ta ? lda : 1};
+        gemm_b gb = {NULL, B->data, tb ? 1 : ldb, tb ? ldb : 1, NULL};
+        if (s->bpack && s->bk == K && s->bn == N) gb.packed = s->bpack;
+        gemm_c gc = {Y->data, N, N, N};
+        if (!gemm_f32(k, s->uk, M, N, K, &ga, &gb, &gc, &ep, &s->scratch))
+            return k_fail(k, ONYX_E_NOMEM, "out of memory for the GEMM scratch");
+        return ONYX_OK;
+    }
 
     if (A->dtype == ONYX_DOUBLE) {
         double *y = Y->data, *tmp = mm_alloc(K, sizeof *tmp);
@@ -382,10 +538,11 @@ static onyx_status op_gemm(onyx_kctx *k)
             return k_fail(k, ONYX_E_NOMEM, "out of memory converting Gemm operands");
         }
         mm_f32(M, N, K, a, A->dims[1], ta, b, B->dims[1], tb, y, N, tmp);
-        if (alpha != 1.0f || c) {
+        if (alpha != 1.0f || c || fused) {
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++)
-                    y[i * N + j] = alpha * y[i * N + j] + (c ? beta * c[i * ci + j * cj] : 0.0f);
+                    y[i * N + j] = gemm_act_scalar(
+                        act, p0, p1, alpha * y[i * N + j] + (c ? beta * c[i * ci + j * cj] : 0.0f));
         }
         if (oy) mm_store_half(Y, oy, ny);
         free(oa);
@@ -424,6 +581,8 @@ static onyx_status op_gemm(onyx_kctx *k)
     free(acc);
     return ONYX_OK;
 }
+
+static onyx_status op_gemm(onyx_kctx *k) { return gemm_op_run(k, GEMM_ACT_NONE, 0, 0); }
 
 /* ---- quantized matrix products ---- */
 
@@ -938,8 +1097,8 @@ static onyx_status op_det(onyx_kctx *k)
 }
 
 const onyx_op_def onyx_ops_matmul[] = {
-    {"", "MatMul", op_matmul},
-    {"", "Gemm", op_gemm},
+    {"", "MatMul", op_matmul, matmul_prepare, matmul_release},
+    {"", "Gemm", op_gemm, gemm_op_prepare, matmul_release},
     {"", "Einsum", op_einsum},
     {"", "MatMulInteger", op_matmul_integer},
     {"", "QLinearMatMul", op_qlinear_matmul},

@@ -5,7 +5,7 @@
  * deviations), which is what numpy's var does and avoids the cancellation of
  * E[x^2] - E[x]^2. Each normalization then reduces to y = x * a + b with a and b
  * precomputed per channel (or per instance/group), applied in one pass. */
-#include "kernel.h"
+#include "hot.h"
 
 #include <stdlib.h>
 
@@ -117,6 +117,40 @@ static void apply_affine(const onyx_tensor *x, onyx_tensor *y, int64_t outer, in
     }
 }
 
+/* apply_affine for float32 with one (a, b) per [outer, C] plane, through the
+ * vectorized kernel of ops/hot.h, planes spread over the threads. */
+typedef struct affine_job {
+    const hot_kernels *hk;
+    const float *x;
+    float *y;
+    int64_t C, S, so, sc;
+    const double *a, *b;
+} affine_job;
+
+static void affine_range(void *arg, int64_t begin, int64_t end)
+{
+    const affine_job *j = arg;
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t o = t / j->C, c = t % j->C, pi = o * j->so + c * j->sc;
+        j->hk->affine(j->x + t * j->S, j->y + t * j->S, j->S, (float)j->a[pi], (float)j->b[pi]);
+    }
+}
+
+/* Picks the fast or the reference apply_affine. */
+static void apply_affine_any(const onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y,
+                             int64_t outer, int64_t C, int64_t S, const double *a, const double *b,
+                             int64_t so, int64_t sc, int64_t ss)
+{
+    const hot_kernels *hk = hot_kernels_native();
+    if (!hk || x->dtype != ONYX_FLOAT || ss != 0) {
+        apply_affine(x, y, outer, C, S, a, b, so, sc, ss);
+        return;
+    }
+    affine_job j = {hk, x->data, y->data, C, S, so, sc, a, b};
+    if (outer * C * S < HOT_PARALLEL_MIN) affine_range(&j, 0, outer * C);
+    else k_parallel_for(k, outer * C, affine_range, &j);
+}
+
 /* ---- BatchNormalization ----
  * Inference uses the given mean/var. Training (training_mode=1 from opset 14;
  * before that, asking for more than Y) normalizes with the batch statistics
@@ -191,7 +225,7 @@ static onyx_status op_batch_norm(onyx_kctx *k)
         s = k->err->code;
         goto done;
     }
-    if (spatial) apply_affine(x, y, N, C, S, a, b, 0, 1, 0);
+    if (spatial) apply_affine_any(k, x, y, N, C, S, a, b, 0, 1, 0);
     else apply_affine(x, y, N, C, S, a, b, 0, S, 1);
 
     if (training) {
@@ -253,10 +287,14 @@ static onyx_status group_norm(onyx_kctx *k, int64_t groups, bool params_per_grou
         s = nomem(k);
         goto done;
     }
+    const hot_kernels *hk = hot_kernels_native();
     for (int64_t n = 0; n < N; n++) {
         for (int64_t g = 0; g < groups; g++) {
             double m, v;
-            moments(x, (n * C + g * cpg) * S, cpg * S, &m, &v);
+            if (hk && x->dtype == ONYX_FLOAT && cpg * S > 0)
+                hk->mean_var((const float *)x->data + (n * C + g * cpg) * S, cpg * S, &m, &v);
+            else
+                moments(x, (n * C + g * cpg) * S, cpg * S, &m, &v);
             double inv = 1 / sqrt(v + eps);
             for (int64_t c = g * cpg; c < (g + 1) * cpg; c++) {
                 int64_t p = params_per_group ? g : c;
@@ -270,7 +308,7 @@ static onyx_status group_norm(onyx_kctx *k, int64_t groups, bool params_per_grou
         s = k->err->code;
         goto done;
     }
-    apply_affine(x, y, N, C, S, a, b, C, 1, 0);
+    apply_affine_any(k, x, y, N, C, S, a, b, C, 1, 0);
 done:
     free(scale);
     free(bias);
@@ -336,6 +374,27 @@ bad:
                   "(dims %d.. of input 0)", i, name, t->rank, axis);
 }
 
+/* float32 rows through the vectorized kernels of ops/hot.h: two-pass mean
+ * and variance per row, then one fused (x - mean) * inv_std * scale + bias. */
+typedef struct layer_norm_job {
+    const hot_kernels *hk;
+    const float *x, *scale, *bias;
+    float *y;
+    int64_t cols;
+    double eps;
+} layer_norm_job;
+
+static void layer_norm_range(void *arg, int64_t begin, int64_t end)
+{
+    const layer_norm_job *j = arg;
+    for (int64_t r = begin; r < end; r++) {
+        double m, v;
+        j->hk->mean_var(j->x + r * j->cols, j->cols, &m, &v);
+        j->hk->scale_shift_row(j->x + r * j->cols, j->y + r * j->cols, j->cols, (float)m,
+                               (float)(1 / sqrt(v + j->eps)), j->scale, j->bias);
+    }
+}
+
 static onyx_status op_layer_norm(onyx_kctx *k)
 {
     onyx_status s = require_real(k, 0);
@@ -379,6 +438,23 @@ static onyx_status op_layer_norm(onyx_kctx *k)
         goto done;
     }
     bool f32 = x->dtype == ONYX_FLOAT;
+    const hot_kernels *hk = hot_kernels_native();
+    if (f32 && hk && !mo && !io && cols > 0) {
+        float *sf = malloc((size_t)cols * 2 * sizeof *sf);
+        if (!sf) {
+            s = nomem(k);
+            goto done;
+        }
+        for (int64_t c = 0; c < cols; c++) {
+            sf[c] = (float)sc[c];
+            sf[cols + c] = (float)bc[c];
+        }
+        layer_norm_job j = {hk, x->data, sf, sf + cols, y->data, cols, eps};
+        if (rows * cols < HOT_PARALLEL_MIN) layer_norm_range(&j, 0, rows);
+        else k_parallel_for(k, rows, layer_norm_range, &j);
+        free(sf);
+        goto done;
+    }
     for (int64_t r = 0; r < rows; r++) {
         double m, v;
         int64_t base = r * cols;

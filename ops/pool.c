@@ -7,9 +7,10 @@
  * double. Windows are walked from per-axis valid ranges, so padding costs
  * nothing and never reads out of bounds.
  */
-#include "kernel.h"
+#include "hot.h"
 
 #include <float.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #define MAXSP (ONYX_MAX_RANK - 2)
@@ -349,6 +350,93 @@ done:
     return st;
 }
 
+/* ---- float32 2-D MaxPool / AveragePool (dilation 1) ----
+ * Per output row, the window's input rows are combined into one row with the
+ * vectorized fmax/add kernels of ops/hot.h (fmax skips NaN like the
+ * reference), then each output takes its columns from that row. Planes are
+ * spread over the threads. */
+typedef struct pool2d_job {
+    const hot_kernels *hk;
+    const pool_geom *g;
+    axis_win *const *win;
+    const pool_op *op;
+    const float *x;
+    float *y;
+    atomic_bool out_of_memory;
+} pool2d_job;
+
+static void pool2d_range(void *arg, int64_t begin, int64_t end)
+{
+    pool2d_job *j = arg;
+    const pool_geom *g = j->g;
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    const bool is_max = j->op->kind == POOL_MAX;
+    const hot_binary_fn combine = j->hk->binary[is_max ? HOT_FMAX : HOT_ADD];
+    float *row = malloc((size_t)W * sizeof *row);
+    if (!row) {
+        atomic_store(&j->out_of_memory, true);
+        return;
+    }
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *xp = j->x + pl * H * W;
+        float *yp = j->y + pl * OH * OW;
+        for (int64_t oy = 0; oy < OH; oy++) {
+            const axis_win *wy = &j->win[0][oy];
+            const int64_t ny = wy->hi - wy->lo;
+            if (ny > 0) {
+                memcpy(row, xp + (wy->st + wy->lo) * W, (size_t)W * sizeof *row);
+                for (int64_t r = wy->lo + 1; r < wy->hi; r++)
+                    combine(xp + (wy->st + r) * W, 1, row, 1, row, W);
+            }
+            for (int64_t ox = 0; ox < OW; ox++) {
+                const axis_win *wx = &j->win[1][ox];
+                const float *a = row + wx->st;
+                const int64_t lo = ny > 0 ? wx->lo : 0, hi = ny > 0 ? wx->hi : 0;
+                if (is_max) {
+                    float best = (float)j->op->empty;
+                    bool seen = false;
+                    for (int64_t i = lo; i < hi; i++) {
+                        if (seen ? a[i] > best : !isnan(a[i])) best = a[i];
+                        if (!isnan(a[i])) seen = true;
+                    }
+                    yp[oy * OW + ox] = best;
+                } else {
+                    float s = 0;
+                    for (int64_t i = lo; i < hi; i++) s += a[i];
+                    double count = j->op->include_pad ? (double)(wy->padded * wx->padded)
+                                                      : (double)(ny * (hi - lo));
+                    yp[oy * OW + ox] = count > 0 ? (float)(s / count) : NAN;
+                }
+            }
+        }
+    }
+    free(row);
+}
+
+/* true when the fast path ran (or failed with the error set in *st) */
+static bool pool2d_fast(onyx_kctx *k, const pool_geom *g, const pool_op *op,
+                        const onyx_tensor *x, onyx_tensor *y, onyx_status *st)
+{
+    const hot_kernels *hk = hot_kernels_native();
+    if (!hk || x->dtype != ONYX_FLOAT || g->nsp != 2 || g->d[0] != 1 || g->d[1] != 1 ||
+        op->kind == POOL_LP)
+        return false;
+    axis_win *wins = alloc_n(g->out[0] + g->out[1], sizeof(axis_win));
+    if (!wins) {
+        *st = nomem(k);
+        return true;
+    }
+    axis_win *win[MAXSP] = {wins, wins + g->out[0]};
+    axis_windows(g, win);
+    pool2d_job j = {hk, g, win, op, x->data, y->data, false};
+    const int64_t planes = x->dims[0] * x->dims[1];
+    if (planes * g->in_sz < HOT_PARALLEL_MIN) pool2d_range(&j, 0, planes);
+    else k_parallel_for(k, planes, pool2d_range, &j);
+    free(wins);
+    *st = atomic_load(&j.out_of_memory) ? nomem(k) : ONYX_OK;
+    return true;
+}
+
 static onyx_status pool_common(onyx_kctx *k, pool_op *op)
 {
     onyx_status st;
@@ -382,6 +470,7 @@ static onyx_status pool_common(onyx_kctx *k, pool_op *op)
         if (!idx) return k->err->code;
     }
     if (tensor_numel_of(y->rank, y->dims) == 0) return ONYX_OK;
+    if (!idx && pool2d_fast(k, &g, op, x, y, &st)) return st;
     return pool_run(k, &g, op, x, y, idx, col_major);
 }
 
@@ -433,6 +522,13 @@ static onyx_status global_pool(onyx_kctx *k, pool_kind kind)
     if (!y) return k->err->code;
     int64_t planes = x->dims[0] * x->dims[1];
     int64_t sz = tensor_numel_of(x->rank - 2, x->dims + 2);
+    const hot_kernels *hk = hot_kernels_native();
+    if (hk && kind == POOL_AVG && x->dtype == ONYX_FLOAT && sz > 0) {
+        const float *xf = x->data;
+        float *yf = y->data;
+        for (int64_t pl = 0; pl < planes; pl++) yf[pl] = (float)(hk->sum(xf + pl * sz, sz) / (double)sz);
+        return ONYX_OK;
+    }
     double *buf = alloc_n(sz, sizeof(double));
     if (!buf) return nomem(k);
     double lowest = lowest_of(x->dtype);

@@ -26,6 +26,8 @@ extern const onyx_op_def onyx_ops_sequence[];
 extern const onyx_op_def onyx_ops_string[];
 extern const onyx_op_def onyx_ops_control[];
 extern const onyx_op_def onyx_ops_training[];
+extern const onyx_op_def onyx_ops_attention[];
+extern const onyx_op_def onyx_ops_fused_linear[];
 
 static const onyx_op_def *const families[] = {
     onyx_ops_unary,
@@ -50,6 +52,8 @@ static const onyx_op_def *const families[] = {
     onyx_ops_string,
     onyx_ops_control,
     onyx_ops_training,
+    onyx_ops_attention,
+    onyx_ops_fused_linear,
 };
 
 const onyx_op_def *onyx_find_op(const char *domain, const char *name)

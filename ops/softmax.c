@@ -3,7 +3,7 @@
  *
  * All of them work on a tensor viewed as [outer, n, inner] with the softmax
  * axis in the middle. Sums of exponentials accumulate in double. */
-#include "kernel.h"
+#include "hot.h"
 
 #include <stdlib.h>
 
@@ -99,6 +99,22 @@ static onyx_status hardmax_rows(onyx_kctx *k, const onyx_tensor *x, onyx_tensor 
     return ONYX_OK;
 }
 
+/* Softmax over the last axis in float32: one vectorized row kernel
+ * (ops/hot.h) per row, rows spread over the threads. */
+typedef struct softmax_job {
+    void (*row)(const float *x, float *y, int64_t n, bool logarithm);
+    const float *x;
+    float *y;
+    int64_t n;
+    bool logarithm;
+} softmax_job;
+
+static void softmax_range(void *arg, int64_t begin, int64_t end)
+{
+    const softmax_job *j = arg;
+    for (int64_t r = begin; r < end; r++) j->row(j->x + r * j->n, j->y + r * j->n, j->n, j->logarithm);
+}
+
 static onyx_status run_softmax(onyx_kctx *k, smax_kind kind)
 {
     onyx_status s = k_require(k, 0, ONYX_FLOAT, ONYX_DOUBLE, ONYX_FLOAT16, ONYX_BFLOAT16,
@@ -128,6 +144,13 @@ static onyx_status run_softmax(onyx_kctx *k, smax_kind kind)
     onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, x->dims);
     if (!y) return k->err->code;
     if (kind == S_HARDMAX) return hardmax_rows(k, x, y, outer, n, inner);
+    const hot_kernels *hk = hot_kernels_native();
+    if (hk && x->dtype == ONYX_FLOAT && inner == 1 && n > 0) {
+        softmax_job j = {hk->softmax, x->data, y->data, n, kind == S_LOGSOFTMAX};
+        if (outer * n < HOT_PARALLEL_MIN) softmax_range(&j, 0, outer);
+        else k_parallel_for(k, outer, softmax_range, &j);
+        return ONYX_OK;
+    }
     return softmax_rows(k, x, y, NULL, outer, n, inner, kind == S_LOGSOFTMAX);
 }
 

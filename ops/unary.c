@@ -6,6 +6,7 @@
  * double (tgmath picks expf or exp from the operand type); float16 and
  * bfloat16 go through the float kernel. Integer variants wrap like numpy. */
 #include "elementwise.h"
+#include "hot.h"
 
 #include <stdio.h>
 #include <tgmath.h>
@@ -75,6 +76,21 @@ static onyx_status run_unary(onyx_kctx *k, ew_f32_fn f32, ew_f64_fn f64, const i
     return ONYX_OK;
 }
 
+/* float32 through the vectorized kernel of ops/hot.h when this CPU has one,
+ * threaded over large tensors; everything else through run_unary. */
+static onyx_status run_unary_hot(onyx_kctx *k, hot_map op, ew_f32_fn f32, ew_f64_fn f64,
+                                 const int_fn *ints)
+{
+    const onyx_tensor *x = k_input(k, 0);
+    const hot_kernels *hk = hot_kernels_native();
+    if (!hk || !x || x->kind != ONYX_KIND_TENSOR || x->dtype != ONYX_FLOAT)
+        return run_unary(k, f32, f64, ints);
+    onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, x->dims);
+    if (!y) return k->err->code;
+    hot_map_run(k, hk->map[op], x->data, y->data, tensor_numel_of(x->rank, x->dims), NULL);
+    return ONYX_OK;
+}
+
 #define FLOAT_OP(name, EXPR)                               \
     FLOAT_FNS(name, EXPR)                                  \
     static onyx_status op_##name(onyx_kctx *k)             \
@@ -87,8 +103,10 @@ FLOAT_OP(floor, floor(x))
 /* ONNX rounds halves to even: the default rounding mode */
 FLOAT_OP(round, nearbyint(x))
 FLOAT_OP(reciprocal, 1 / x)
-FLOAT_OP(sqrt, sqrt(x))
-FLOAT_OP(exp, exp(x))
+FLOAT_FNS(sqrt, sqrt(x))
+static onyx_status op_sqrt(onyx_kctx *k) { return run_unary_hot(k, HOT_SQRT, sqrt_f32, sqrt_f64, NULL); }
+FLOAT_FNS(exp, exp(x))
+static onyx_status op_exp(onyx_kctx *k) { return run_unary_hot(k, HOT_EXP, exp_f32, exp_f64, NULL); }
 FLOAT_OP(log, log(x))
 FLOAT_OP(sin, sin(x))
 FLOAT_OP(cos, cos(x))
@@ -108,12 +126,18 @@ FLOAT_FNS(abs, fabs(x))
 EW_SINT_TYPES(INT_FN, abs, x < 0 ? 0 - (uint64_t)x : (uint64_t)x)
 EW_UINT_TYPES(INT_FN, abs, x)
 static const int_table abs_ints = {EW_INT_TYPES(INT_ENTRY, abs)};
-static onyx_status op_abs(onyx_kctx *k) { return run_unary(k, abs_f32, abs_f64, abs_ints); }
+static onyx_status op_abs(onyx_kctx *k)
+{
+    return run_unary_hot(k, HOT_ABS, abs_f32, abs_f64, abs_ints);
+}
 
 FLOAT_FNS(neg, -x)
 EW_SINT_TYPES(INT_FN, neg, 0 - (uint64_t)x)
 static const int_table neg_ints = {EW_SINT_TYPES(INT_ENTRY, neg)};
-static onyx_status op_neg(onyx_kctx *k) { return run_unary(k, neg_f32, neg_f64, neg_ints); }
+static onyx_status op_neg(onyx_kctx *k)
+{
+    return run_unary_hot(k, HOT_NEG, neg_f32, neg_f64, neg_ints);
+}
 
 /* zero and NaN map to themselves */
 FLOAT_FNS(sign, x > 0 ? 1 : x < 0 ? -1 : x)
@@ -125,7 +149,10 @@ static onyx_status op_sign(onyx_kctx *k) { return run_unary(k, sign_f32, sign_f6
 FLOAT_FNS(erf, erf(x))
 EW_INT_TYPES(INT_FN, erf, erf((double)x))
 static const int_table erf_ints = {EW_INT_TYPES(INT_ENTRY, erf)};
-static onyx_status op_erf(onyx_kctx *k) { return run_unary(k, erf_f32, erf_f64, erf_ints); }
+static onyx_status op_erf(onyx_kctx *k)
+{
+    return run_unary_hot(k, HOT_ERF, erf_f32, erf_f64, erf_ints);
+}
 
 EW_INT_TYPES(INT_FN, bitnot, ~x)
 static const int_table bitnot_ints = {EW_INT_TYPES(INT_ENTRY, bitnot)};

@@ -62,6 +62,9 @@ struct onyx_model {
     /* graph inputs that are not initializers (what a user feeds) */
     int n_user_inputs;
     const onyx_value_decl **user_inputs;
+    /* the mmap'ed model file initializers may point into (runtime/model.c) */
+    void *map;
+    size_t map_len;
 };
 
 /* Opset version of a domain ("" and "ai.onnx" are the default); 0 if not imported. */
@@ -70,6 +73,10 @@ int64_t model_opset(const struct onyx_model *m, const char *domain);
 /* The loader's entry (loader/onnx_decode.c). dir may be NULL (no external data). */
 onyx_status onnx_decode_model(const uint8_t *buf, size_t len, const char *dir,
                               struct onyx_model **out, onyx_error *err);
+/* As onnx_decode_model; with borrow, aligned raw_data is used in place, so buf
+ * must outlive the model. */
+onyx_status onnx_decode_model_borrow(const uint8_t *buf, size_t len, const char *dir, bool borrow,
+                                     struct onyx_model **out, onyx_error *err);
 
 /* The writer's entry (loader/onnx_encode.c): *buf_out is malloc'ed. */
 onyx_status onnx_encode_model(const struct onyx_model *m, void **buf_out, size_t *len_out,

@@ -1,5 +1,6 @@
 /* kernel_api.c - the helpers operator kernels use (ops/kernel.h). */
 #include "../ops/kernel.h"
+#include "plan.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +41,22 @@ onyx_tensor *k_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int
                    (long long)dims[d], d);
             return NULL;
         }
+    }
+    /* the memory plan's slice when the declared shape is the planned one */
+    size_t nbytes;
+    bool zero;
+    void *planned = k->exec ? session_planned_output(k, i, dtype, rank, dims, &nbytes, &zero) : NULL;
+    if (planned) {
+        tensor_release(t);
+        t->kind = ONYX_KIND_TENSOR;
+        t->dtype = dtype;
+        t->rank = rank;
+        for (int d = 0; d < rank; d++) t->dims[d] = dims[d];
+        t->nbytes = nbytes;
+        t->data = planned;
+        t->owns_data = false;
+        if (zero) memset(planned, 0, nbytes ? nbytes : onyx_dtype_size(dtype));
+        return t;
     }
     if (!tensor_reshape_alloc(t, dtype, rank, dims)) {
         int64_t n = tensor_numel_of(rank, dims);

@@ -2,6 +2,10 @@
 #include "graph.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,38 +80,68 @@ onyx_status onyx_model_load_buffer_dir(const void *buf, size_t len, const char *
     return ONYX_OK;
 }
 
+/* The file is mapped, not read: initializers whose raw_data is aligned for
+ * their type are used where they lie (zero-copy), the rest are copied once.
+ * The mapping is private and writable (copy-on-write), so a pass that rewrites
+ * a weight in place changes only its own copy of the page. It lives as long as
+ * the model. Files that cannot be mapped (pipes, empty files) are read. */
 onyx_status onyx_model_load_file(const char *path, onyx_model **out, onyx_error *err)
 {
     if (err) err->code = ONYX_OK, err->message[0] = 0;
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "cannot open '%.500s': %s", path, strerror(errno));
-        return set_err(err, ONYX_E_IO, "%s", msg);
-    }
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return set_err(err, ONYX_E_IO, "cannot determine the size of '%.900s'", path);
-    }
-    uint8_t *buf = malloc(size ? (size_t)size : 1);
-    if (!buf) {
-        fclose(f);
-        return set_err(err, ONYX_E_NOMEM, "out of memory reading '%.900s'", path);
-    }
-    size_t got = fread(buf, 1, (size_t)size, f);
-    fclose(f);
-    if (got != (size_t)size) {
-        free(buf);
-        return set_err(err, ONYX_E_IO, "short read of '%.900s'", path);
-    }
     char dir[4096];
     const char *slash = strrchr(path, '/');
     if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     else snprintf(dir, sizeof dir, ".");
-    onyx_status s = onyx_model_load_buffer_dir(buf, (size_t)size, dir, out, err);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "cannot open '%.500s': %s", path, strerror(errno));
+        return set_err(err, ONYX_E_IO, "%s", msg);
+    }
+    struct stat stbuf;
+    if (fstat(fd, &stbuf) == 0 && S_ISREG(stbuf.st_mode) && stbuf.st_size > 0 &&
+        (uint64_t)stbuf.st_size <= (uint64_t)SIZE_MAX) {
+        size_t len = (size_t)stbuf.st_size;
+        void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        if (map != MAP_FAILED) {
+            close(fd);
+            onyx_model *m;
+            onyx_status s = onnx_decode_model_borrow(map, len, dir, true, &m, err);
+            if (s == ONYX_OK && (s = find_user_inputs(m, err)) != ONYX_OK) onyx_model_free(m), m = NULL;
+            if (s != ONYX_OK) {
+                munmap(map, len);
+                return s;
+            }
+            m->map = map;
+            m->map_len = len;
+            *out = m;
+            return ONYX_OK;
+        }
+    }
+    /* not mappable: read it */
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return set_err(err, ONYX_E_IO, "cannot read '%.900s'", path);
+    }
+    size_t cap = 1 << 16, size = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        size += fread(buf + size, 1, cap - size, f);
+        if (size < cap) break;
+        if (cap > SIZE_MAX / 2) { free(buf); buf = NULL; break; }
+        uint8_t *nb = realloc(buf, cap *= 2);
+        if (!nb) free(buf);
+        buf = nb;
+    }
+    bool bad = !buf || ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return set_err(err, buf ? ONYX_E_IO : ONYX_E_NOMEM, "cannot read '%.900s'", path);
+    }
+    onyx_status s = onyx_model_load_buffer_dir(buf, size, dir, out, err);
     free(buf);
     return s;
 }
@@ -116,6 +150,7 @@ void onyx_model_free(onyx_model *m)
 {
     if (!m) return;
     pool_free(&m->pool);
+    if (m->map) munmap(m->map, m->map_len);
     free(m);
 }
 

@@ -6,6 +6,8 @@
  * nothing needs them. A run fills a frame of slots; subgraphs (If/Loop/Scan
  * bodies) run in child frames that see their ancestors' values by reference. */
 #include "graph.h"
+#include "plan.h"
+#include "shape_infer.h"
 #include "threads.h"
 
 #include <stdarg.h>
@@ -15,15 +17,6 @@
 #include <time.h>
 
 enum slot_src { SLOT_NODE, SLOT_INIT, SLOT_INPUT, SLOT_OUTER };
-
-typedef struct exec_node {
-    const onyx_node *node;
-    const onyx_op_def *op;
-    int opset;
-    int *in;        /* slot per input, -1 omitted */
-    int *out;       /* slot per output, -1 omitted */
-    void *state;    /* from op->prepare */
-} exec_node;
 
 typedef struct exec_graph exec_graph;
 struct exec_graph {
@@ -49,8 +42,25 @@ struct exec_graph {
     int (*implicit)[2];
 };
 
+/* The memory plan of the main graph (subgraphs and values whose shape is not
+ * known before the run use the heap). See docs/memory.md. */
+typedef struct mem_plan {
+    bool made;              /* a plan exists for the input shapes in `inputs` */
+    si_value *inputs;       /* per graph input: the shape planned for (known=false: unknown) */
+    si_value *vals;         /* per slot: the planned dtype and dims (values not kept) */
+    size_t *off;            /* per slot: arena offset, or SIZE_MAX (heap) */
+    bool *inplace;          /* per slot: reuses an input's bytes (not zero-filled) */
+    void *arena;
+    size_t arena_size, arena_cap;
+    size_t planned_bytes;   /* sum of the planned tensors' sizes */
+    int n_planned, n_heap, n_inplace;
+    int n_mismatch;         /* planned outputs whose kernel declared another shape */
+} mem_plan;
+
 struct onyx_session {
     const onyx_model *model;
+    mem_plan plan;
+    bool no_plan;           /* options: every activation on the heap */
     onyx_threads *threads;
     onyx_node_observer observer;
     void *observer_ud;
@@ -68,6 +78,7 @@ typedef struct frame {
     struct frame *parent;
     onyx_tensor *vals;
     onyx_session *s;
+    int cur;                /* the node running (position in eg->nodes) */
 } frame;
 
 static onyx_status fail(onyx_error *err, onyx_status code, const char *fmt, ...)
@@ -435,6 +446,258 @@ static void release_graph(exec_graph *eg)
     for (int c = 0; c < eg->n_children; c++) release_graph(eg->children[c]);
 }
 
+/* ---------------------------------------------------------------- memory plan */
+
+/* Ops whose output may overwrite an input of the same dtype and shape that dies
+ * at the node: each output element depends only on the input elements at the
+ * same index, read before it is written. */
+static bool inplace_op(const onyx_node *n)
+{
+    static const char *const ops[] = {
+        "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Celu",
+        "Softplus", "Softsign", "Clip", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor",
+        "Ceil", "Erf", "Sin", "Cos", "Add", "Sub", "Mul", "Div", "ThresholdedRelu", "Shrink", NULL};
+    if (n->domain[0] && strcmp(n->domain, "ai.onnx")) return false;
+    for (int i = 0; ops[i]; i++)
+        if (!strcmp(n->op_type, ops[i])) return true;
+    return false;
+}
+
+static void plan_clear(mem_plan *p, int n_slots)
+{
+    si_release(p->vals, n_slots);
+    free(p->vals), free(p->off), free(p->inplace), free(p->inputs);
+    p->vals = NULL, p->off = NULL, p->inplace = NULL, p->inputs = NULL;
+    p->made = false;
+    p->arena_size = p->planned_bytes = 0;
+    p->n_planned = p->n_heap = p->n_inplace = p->n_mismatch = 0;
+}
+
+static void plan_free(mem_plan *p, int n_slots)
+{
+    plan_clear(p, n_slots);
+    free(p->arena);
+    p->arena = NULL;
+    p->arena_cap = 0;
+}
+
+/* Dims a plan accepts: each at most 2^40 and the tensor within onyx's limits
+ * (shape inference relies on that bound to never overflow). */
+static bool plannable(onyx_dtype dt, int rank, const int64_t *dims)
+{
+    size_t es = onyx_dtype_size(dt);
+    if (es == 0 || rank < 0 || rank > ONYX_MAX_RANK) return false;
+    for (int i = 0; i < rank; i++)
+        if (dims[i] < 0 || dims[i] > ((int64_t)1 << 40)) return false;
+    int64_t n = tensor_numel_of(rank, dims);
+    return n >= 0 && n <= ONYX_MAX_TENSOR_BYTES / (int64_t)es;
+}
+
+static void shape_of(si_value *v, const onyx_tensor *t)
+{
+    memset(v, 0, sizeof *v);
+    if (!t || t->kind != ONYX_KIND_TENSOR || t->dtype == ONYX_UNDEFINED) return;
+    if (!plannable(t->dtype, t->rank, t->dims)) return;
+    v->known = true;
+    v->dtype = t->dtype;
+    v->rank = t->rank;
+    memcpy(v->dims, t->dims, sizeof v->dims);
+}
+
+static bool same_shape(const si_value *a, const si_value *b)
+{
+    if (a->known != b->known) return false;
+    if (!a->known) return true;
+    return a->dtype == b->dtype && a->rank == b->rank &&
+           !memcmp(a->dims, b->dims, (size_t)a->rank * sizeof a->dims[0]);
+}
+
+/* The shape graph input i will have: the bound tensor, its default, or a fully
+ * static declaration. */
+static void input_shape(const exec_graph *eg, int i, const onyx_tensor *const *bound, si_value *v)
+{
+    const onyx_graph *g = eg->g;
+    int sl = eg->input_slots[i];
+    memset(v, 0, sizeof *v);
+    if (bound && bound[i]) {
+        shape_of(v, bound[i]);
+    } else if (eg->init_of[sl] >= 0) {
+        shape_of(v, &g->inits[eg->init_of[sl]]);
+    } else {
+        const onyx_value_decl *d = &g->inputs[i];
+        if (d->kind != ONYX_KIND_TENSOR || d->optional || d->rank < 0 || onyx_dtype_size(d->dtype) == 0) return;
+        /* a symbolic dim (batch, most often) is planned as 1 until a run or
+         * onyx_session_plan says otherwise */
+        v->dtype = d->dtype;
+        v->rank = d->rank;
+        for (int k = 0; k < d->rank; k++) v->dims[k] = d->dims[k] < 0 ? 1 : d->dims[k];
+        v->known = plannable(v->dtype, v->rank, v->dims);
+    }
+}
+
+/* True when the plan was made for these inputs. */
+static bool plan_matches(const onyx_session *s, const onyx_tensor *const *bound)
+{
+    const exec_graph *eg = s->root;
+    if (!s->plan.made) return false;
+    for (int i = 0; i < eg->g->n_inputs; i++) {
+        si_value v;
+        input_shape(eg, i, bound, &v);
+        if (!same_shape(&v, &s->plan.inputs[i])) return false;
+    }
+    return true;
+}
+
+/* Infers the main graph's shapes for these inputs (bound may be NULL: the
+ * declared shapes) and places every activation whose size is known in one
+ * arena. Graph outputs, strings and values of unknown shape stay on the heap.
+ * Out of memory leaves no plan (everything on the heap), which is not an error. */
+static void make_plan(onyx_session *s, const onyx_tensor *const *bound)
+{
+    exec_graph *eg = s->root;
+    const onyx_graph *g = eg->g;
+    mem_plan *p = &s->plan;
+    int ns = eg->n_slots, nn = eg->n_nodes;
+    plan_clear(p, ns);
+    p->vals = calloc((size_t)ns + 1, sizeof *p->vals);
+    p->off = malloc(((size_t)ns + 1) * sizeof *p->off);
+    p->inplace = calloc((size_t)ns + 1, sizeof *p->inplace);
+    p->inputs = calloc((size_t)g->n_inputs + 1, sizeof *p->inputs);
+    plan_buf *bufs = calloc((size_t)ns + 1, sizeof *bufs);
+    int *made_at = malloc(((size_t)ns + 1) * sizeof *made_at);
+    bool *taken = calloc((size_t)ns + 1, 1);
+    if (!p->vals || !p->off || !p->inplace || !p->inputs || !bufs || !made_at || !taken) goto fail;
+    for (int sl = 0; sl < ns; sl++) {
+        p->off[sl] = SIZE_MAX;
+        made_at[sl] = -1;
+        bufs[sl].alias = -1;
+        if (eg->src[sl] == SLOT_INIT) {
+            const onyx_tensor *t = &g->inits[eg->src_idx[sl]];
+            shape_of(&p->vals[sl], t);
+            if (p->vals[sl].known) p->vals[sl].val = t;
+        }
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        input_shape(eg, i, bound, &p->inputs[i]);
+        p->vals[eg->input_slots[i]] = p->inputs[i];
+    }
+    shape_infer(nn, eg->nodes, p->vals, s->threads);
+    /* the values are only needed while inferring */
+    for (int sl = 0; sl < ns; sl++) {
+        if (p->vals[sl].owned) onyx_tensor_free(p->vals[sl].owned);
+        p->vals[sl].owned = NULL;
+        p->vals[sl].val = NULL;
+    }
+    for (int i = 0; i < nn; i++)
+        for (int o = 0; o < eg->nodes[i].node->n_outputs; o++)
+            if (eg->nodes[i].out[o] >= 0) made_at[eg->nodes[i].out[o]] = i;
+    for (int sl = 0; sl < ns; sl++) {
+        const si_value *v = &p->vals[sl];
+        if (eg->src[sl] != SLOT_NODE || made_at[sl] < 0) continue;
+        if (!v->known || v->dtype == ONYX_STRING || eg->last_use[sl] == INT32_MAX) {
+            p->n_heap++;
+            continue;
+        }
+        int64_t n = tensor_numel_of(v->rank, v->dims);
+        size_t es = onyx_dtype_size(v->dtype);
+        if (n < 0 || es == 0 || n > ONYX_MAX_TENSOR_BYTES / (int64_t)es) {
+            p->n_heap++;
+            continue;
+        }
+        bufs[sl].size = n ? (size_t)n * es : es; /* never empty: data is never NULL */
+        bufs[sl].start = made_at[sl];
+        bufs[sl].end = eg->last_use[sl] > made_at[sl] ? eg->last_use[sl] : made_at[sl];
+        p->planned_bytes += bufs[sl].size;
+        p->n_planned++;
+    }
+    /* in place: an elementwise node's output takes the bytes of an input of the
+     * same dtype and shape that is an activation dying at this node */
+    for (int i = 0; i < nn; i++) {
+        const exec_node *en = &eg->nodes[i];
+        if (!inplace_op(en->node) || en->node->n_outputs < 1) continue;
+        int o = en->out[0];
+        if (o < 0 || !bufs[o].size) continue;
+        for (int k = 0; k < en->node->n_inputs; k++) {
+            int x = en->in[k];
+            if (x < 0 || !bufs[x].size || taken[x] || eg->last_use[x] != i) continue;
+            if (!same_shape(&p->vals[x], &p->vals[o])) continue;
+            bufs[o].alias = x;
+            taken[x] = true;
+            p->inplace[o] = true;
+            p->n_inplace++;
+            break;
+        }
+    }
+    size_t size = plan_assign(bufs, ns);
+    if (size == (size_t)-1) goto fail;
+    size = (size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+    /* the arena itself is allocated by the first run that needs it */
+    if (size > p->arena_cap || size < p->arena_cap / 2) {
+        free(p->arena);
+        p->arena = NULL;
+        p->arena_cap = 0;
+    }
+    for (int sl = 0; sl < ns; sl++)
+        if (bufs[sl].size) p->off[sl] = bufs[sl].offset;
+    p->arena_size = size;
+    p->made = true;
+    free(bufs), free(made_at), free(taken);
+    return;
+fail:
+    free(bufs), free(made_at), free(taken);
+    plan_free(p, ns);
+}
+
+/* Allocates the arena for the current plan if it is not there yet; without
+ * memory for it the plan is dropped and the run uses the heap. */
+static void ensure_arena(onyx_session *s)
+{
+    mem_plan *p = &s->plan;
+    if (!p->made || p->arena || !p->arena_size) return;
+    if (!(p->arena = aligned_alloc(PLAN_ALIGN, p->arena_size))) {
+        plan_free(p, s->root->n_slots);
+        return;
+    }
+    p->arena_cap = p->arena_size;
+}
+
+void *session_planned_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int64_t *dims,
+                             size_t *nbytes, bool *zero)
+{
+    frame *f = k->exec;
+    if (!f || f->parent || !f->s || f->eg != f->s->root || f->cur < 0 || f->cur >= f->eg->n_nodes) return NULL;
+    mem_plan *p = &f->s->plan;
+    const exec_node *en = &f->eg->nodes[f->cur];
+    if (!p->made || !p->arena || i < 0 || i >= en->node->n_outputs || i >= k->n_outputs || !k->outputs[i]) return NULL;
+    int sl = en->out[i];
+    if (sl < 0 || sl >= f->eg->n_slots || p->off[sl] == SIZE_MAX) return NULL;
+    const si_value *v = &p->vals[sl];
+    if (v->dtype != dtype || v->rank != rank || memcmp(v->dims, dims, (size_t)rank * sizeof *dims)) {
+        p->n_mismatch++;
+        return NULL;
+    }
+    /* an observer sees a node's inputs after it ran: they must be intact */
+    if (p->inplace[sl] && f->s->observer) return NULL;
+    int64_t n = tensor_numel_of(rank, dims);
+    *nbytes = (size_t)n * onyx_dtype_size(dtype);
+    *zero = !p->inplace[sl];
+    return (char *)p->arena + p->off[sl];
+}
+
+size_t onyx_session_memory(const onyx_session *s) { return s->plan.made ? s->plan.arena_size : 0; }
+
+void onyx_session_memory_info(const onyx_session *s, onyx_memory_info *info)
+{
+    memset(info, 0, sizeof *info);
+    if (!s->plan.made) return;
+    info->arena_bytes = s->plan.arena_size;
+    info->planned_bytes = s->plan.planned_bytes;
+    info->planned_values = s->plan.n_planned;
+    info->heap_values = s->plan.n_heap;
+    info->inplace_values = s->plan.n_inplace;
+    info->mismatched_values = s->plan.n_mismatch;
+}
+
 onyx_status onyx_session_create(const onyx_model *m, const onyx_session_options *opt,
                                 onyx_session **out, onyx_error *err)
 {
@@ -454,6 +717,8 @@ onyx_status onyx_session_create(const onyx_model *m, const onyx_session_options 
     if (st == ONYX_OK && !(s->threads = threads_create(threads)))
         st = fail(err, ONYX_E_NOMEM, "cannot start %d threads", threads);
     if (st == ONYX_OK) st = prepare_graph(s, s->root, err);
+    s->no_plan = opt && opt->no_memory_plan;
+    if (st == ONYX_OK && !s->no_plan) make_plan(s, NULL);
     if (st != ONYX_OK) {
         onyx_session_free(s);
         return st;
@@ -467,6 +732,7 @@ void onyx_session_free(onyx_session *s)
     if (!s) return;
     for (int i = 0; s->outputs && i < s->n_outputs; i++) tensor_release(&s->outputs[i]);
     free(s->outputs);
+    if (s->root) plan_free(&s->plan, s->root->n_slots);
     if (s->root) release_graph(s->root);
     threads_free(s->threads);
     pool_free(&s->pool);
@@ -507,7 +773,7 @@ static onyx_status run_graph(onyx_session *s, exec_graph *eg, frame *parent,
 {
     const onyx_graph *g = eg->g;
     char label[300];
-    frame f = {eg, parent, calloc((size_t)eg->n_slots + 1, sizeof(onyx_tensor)), s};
+    frame f = {eg, parent, calloc((size_t)eg->n_slots + 1, sizeof(onyx_tensor)), s, -1};
     if (!f.vals) return fail(err, ONYX_E_NOMEM, "out of memory");
     onyx_status st = ONYX_OK;
     for (int sl = 0; sl < eg->n_slots && st == ONYX_OK; sl++) {
@@ -559,6 +825,7 @@ static onyx_status run_graph(onyx_session *s, exec_graph *eg, frame *parent,
         k.outputs = outs;
         k.run_subgraph = run_subgraph;
         k.exec = &f;
+        f.cur = i;
         struct timespec t0, t1;
         bool observe = s->observer && !parent;
         if (observe) clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -676,6 +943,8 @@ onyx_status onyx_session_run(onyx_session *s, int n_inputs, const char *const *n
         else st = check_input(&g->inputs[j], inputs[i], sym_names, sym_vals, &n_sym, err);
         if (st == ONYX_OK) bound[j] = inputs[i];
     }
+    if (st == ONYX_OK && !s->no_plan && !plan_matches(s, bound)) make_plan(s, bound);
+    if (st == ONYX_OK) ensure_arena(s);
     if (st == ONYX_OK) st = run_graph(s, s->root, NULL, bound, s->outputs, err);
     free(bound);
     return st;
@@ -692,3 +961,47 @@ int onyx_session_threads(const onyx_session *s) { return threads_count(s->thread
 int onyx_session_num_outputs(const onyx_session *s) { return s->n_outputs; }
 const char *onyx_session_output_name(const onyx_session *s, int i) { return s->model->graph->outputs[i].name; }
 const onyx_tensor *onyx_session_output(const onyx_session *s, int i) { return &s->outputs[i]; }
+
+onyx_status onyx_session_plan(onyx_session *s, int n, const char *const *names, const int *ranks,
+                              const int64_t *const *dims, onyx_error *err)
+{
+    if (err) err->code = ONYX_OK, err->message[0] = 0;
+    const onyx_graph *g = s->model->graph;
+    onyx_tensor *shapes = calloc((size_t)g->n_inputs + 1, sizeof *shapes);
+    const onyx_tensor **bound = calloc((size_t)g->n_inputs + 1, sizeof *bound);
+    const char *sym_names[64];
+    int64_t sym_vals[64];
+    int n_sym = 0;
+    onyx_status st = ONYX_OK;
+    if (!shapes || !bound) st = fail(err, ONYX_E_NOMEM, "out of memory");
+    for (int i = 0; i < n && st == ONYX_OK; i++) {
+        int j;
+        for (j = 0; j < g->n_inputs; j++)
+            if (!strcmp(g->inputs[j].name, names[i])) break;
+        if (j == g->n_inputs) {
+            st = fail(err, ONYX_E_INVALID, "the model has no input named '%s'", names[i]);
+            break;
+        }
+        if (ranks[i] < 0 || ranks[i] > ONYX_MAX_RANK) {
+            st = fail(err, ONYX_E_SHAPE, "input '%s': rank %d is out of range", names[i], ranks[i]);
+            break;
+        }
+        onyx_tensor *t = &shapes[j];
+        t->kind = ONYX_KIND_TENSOR;
+        t->dtype = g->inputs[j].dtype != ONYX_UNDEFINED ? g->inputs[j].dtype : ONYX_FLOAT;
+        t->rank = ranks[i];
+        for (int d = 0; d < ranks[i]; d++) {
+            if (dims[i][d] < 0) {
+                st = fail(err, ONYX_E_SHAPE, "input '%s': dimension %d is negative", names[i], d);
+                break;
+            }
+            t->dims[d] = dims[i][d];
+        }
+        if (st == ONYX_OK) st = check_input(&g->inputs[j], t, sym_names, sym_vals, &n_sym, err);
+        bound[j] = t;
+    }
+    if (st == ONYX_OK && !s->no_plan) make_plan(s, bound);
+    free(shapes);
+    free(bound);
+    return st;
+}

@@ -46,6 +46,10 @@ void compare_tensor(const onyx_tensor *got, const onyx_tensor *ref, double rtol,
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_optimize(int argc, char **argv);
+/* Optimizes m in place for running it here (fused ops only where onyx has
+ * kernels); passes NULL = the default set. Prints and returns EXIT_ERROR on error. */
+int optimize_for_run(onyx_model *m, const char *passes, const char *what);
 int bisect(const char *model_path, const char *set, double rtol, double atol);
 
 #endif

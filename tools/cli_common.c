@@ -15,8 +15,19 @@ int usage(void)
     fprintf(stderr,
             "usage:\n"
             "  onyx info MODEL\n"
-            "  onyx run MODEL [-i NAME=FILE.pb]... [-o OUTDIR]\n"
-            "  onyx verify MODEL DIR [--rtol R] [--atol A] [--cosine C --abs-scaled S] [--bisect]\n");
+            "  onyx run MODEL [-i NAME=FILE.pb]... [-o OUTDIR] [--no-optimize] [--passes a,b,...]\n"
+            "  onyx verify MODEL DIR [--rtol R] [--atol A] [--cosine C --abs-scaled S] [--bisect]\n"
+            "              [--no-optimize] [--passes a,b,...]\n"
+            "  onyx optimize MODEL -o OUT.onnx [--passes a,b,...] [--standard-ops] [--dump DIR]\n"
+            "  onyx profile MODEL [-i NAME=FILE.pb]... [--shape NAME=1x3x512x512]... [--threads N]\n"
+            "               [--runs N] [--warmup N] [--max-time SEC] [--sweep NAME=256,512,1024]\n"
+            "               [--format md|json|csv] [--trace trace.json] [--svg chart.svg] [--no-peak]\n"
+            "  onyx quantize MODEL -o OUT.onnx [--calib DIR | --calib-random N] [--method minmax|percentile|entropy]\n"
+            "               [--per-tensor] [--int8-activations] [--dynamic] [--exclude NODE,...] [--ops Conv,...]\n"
+            "               [--shape NAME=DIMS] [--dist normal|uniform|uniform01] [--no-fold]\n"
+            "               [--no-bias-correction]\n"
+            "               [--report FILE.md|FILE.json] [--eval-random N] [--save-eval DIR]\n"
+            "               [--sensitivity K [--target-cosine C]]\n");
     return EXIT_ERROR;
 }
 

@@ -65,7 +65,8 @@ static void describe(const char *name, const onyx_tensor *t)
 int cmd_run(int argc, char **argv)
 {
     if (argc < 1) return usage();
-    const char *model_path = argv[0], *outdir = NULL;
+    const char *model_path = argv[0], *outdir = NULL, *passes = NULL;
+    bool optimize = true;
     onyx_error err;
     onyx_model *m;
     if (onyx_model_load_file(model_path, &m, &err) != ONYX_OK) return report(model_path, &err);
@@ -74,6 +75,10 @@ int cmd_run(int argc, char **argv)
     for (int i = 1; i < argc && !rc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) {
             outdir = argv[++i];
+        } else if (!strcmp(argv[i], "--no-optimize")) {
+            optimize = false;
+        } else if (!strcmp(argv[i], "--passes") && i + 1 < argc) {
+            passes = argv[++i];
         } else if (!strcmp(argv[i], "-i") && i + 1 < argc) {
             char *spec = argv[++i], *eq = strchr(spec, '=');
             if (!eq) {
@@ -116,6 +121,7 @@ int cmd_run(int argc, char **argv)
         in.vals[in.n++] = t;
     }
     onyx_session *s = NULL;
+    if (!rc && optimize) rc = optimize_for_run(m, passes, model_path);
     if (!rc && onyx_session_create(m, NULL, &s, &err) != ONYX_OK) rc = report(model_path, &err);
     if (!rc) rc = run_session(s, &in, model_path);
     if (!rc) {

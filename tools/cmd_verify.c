@@ -87,18 +87,25 @@ int cmd_verify(int argc, char **argv)
     if (argc < 2) return usage();
     const char *model_path = argv[0], *dir = argv[1];
     double rtol = 1e-3, atol = 1e-7, min_cos = 0, abs_scaled = 0;
-    bool do_bisect = false;
+    bool do_bisect = false, optimize = true;
+    const char *passes = NULL;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--rtol") && i + 1 < argc) rtol = atof(argv[++i]);
         else if (!strcmp(argv[i], "--atol") && i + 1 < argc) atol = atof(argv[++i]);
         else if (!strcmp(argv[i], "--cosine") && i + 1 < argc) min_cos = atof(argv[++i]);
         else if (!strcmp(argv[i], "--abs-scaled") && i + 1 < argc) abs_scaled = atof(argv[++i]);
         else if (!strcmp(argv[i], "--bisect")) do_bisect = true;
+        else if (!strcmp(argv[i], "--no-optimize")) optimize = false;
+        else if (!strcmp(argv[i], "--passes") && i + 1 < argc) passes = argv[++i];
         else return usage();
     }
     onyx_error err;
     onyx_model *m;
     if (onyx_model_load_file(model_path, &m, &err) != ONYX_OK) return report(model_path, &err);
+    if (optimize && optimize_for_run(m, passes, model_path)) {
+        onyx_model_free(m);
+        return EXIT_ERROR;
+    }
     onyx_session *s;
     if (onyx_session_create(m, NULL, &s, &err) != ONYX_OK) {
         onyx_model_free(m);

@@ -1,0 +1,183 @@
+/* attention.c - the ai.onyx Attention and Gelu operators (docs/fused_ops.md).
+ *
+ * Attention: Y = softmax(scale Q K^T over keys) V for Q [B, H, Nq, d],
+ * K [B, H, Nk, d] (or [B, H, d, Nk] with k_transposed), V [B, H, Nk, dv].
+ * The reference kernel computes one query row at a time in double. The fast
+ * kernel (ops/hot_impl.h) is flash-style: a running max and sum per query row
+ * over tiles of keys, so no more than a tile of the score matrix ever exists;
+ * work is split over (batch x head x block of query rows).
+ *
+ * Gelu: 0.5 x (1 + erf(x / sqrt 2)), or the tanh approximation; for models
+ * older than opset 20, where ONNX has no Gelu. */
+#include "hot.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+typedef struct attn_shape {
+    int64_t bh, nq, nk, d, dv;
+    bool k_transposed;
+    float scale;
+} attn_shape;
+
+static onyx_status attn_check(onyx_kctx *k, attn_shape *s)
+{
+    static const char *const names[3] = {"Q", "K", "V"};
+    for (int i = 0; i < 3; i++) {
+        onyx_status st = k_require(k, i, ONYX_FLOAT, ONYX_UNDEFINED);
+        if (st) return st;
+        const onyx_tensor *t = k_input(k, i);
+        if (t->rank != 4)
+            return k_fail(k, ONYX_E_SHAPE, "%s (input %d) must have rank 4 [B, H, N, d], has rank %d",
+                          names[i], i, t->rank);
+    }
+    const onyx_tensor *q = k_input(k, 0), *kk = k_input(k, 1), *v = k_input(k, 2);
+    s->k_transposed = k_attr_int(k, "k_transposed", 0) != 0;
+    s->nq = q->dims[2];
+    s->d = q->dims[3];
+    s->nk = s->k_transposed ? kk->dims[3] : kk->dims[2];
+    s->dv = v->dims[3];
+    const int64_t kd = s->k_transposed ? kk->dims[2] : kk->dims[3];
+    for (int i = 1; i < 3; i++) {
+        const onyx_tensor *t = k_input(k, i);
+        if (t->dims[0] != q->dims[0] || t->dims[1] != q->dims[1])
+            return k_fail(k, ONYX_E_SHAPE,
+                          "%s has batch x heads %lld x %lld but Q has %lld x %lld", names[i],
+                          (long long)t->dims[0], (long long)t->dims[1], (long long)q->dims[0],
+                          (long long)q->dims[1]);
+    }
+    if (kd != s->d)
+        return k_fail(k, ONYX_E_SHAPE, "K has head size %lld but Q has %lld%s", (long long)kd,
+                      (long long)s->d, s->k_transposed ? " (K is [B, H, d, Nk])" : "");
+    if (v->dims[2] != s->nk)
+        return k_fail(k, ONYX_E_SHAPE, "V has %lld keys but K has %lld", (long long)v->dims[2],
+                      (long long)s->nk);
+    s->bh = q->dims[0] * q->dims[1];
+    const onyx_attr *sc = k_attr(k, "scale");
+    s->scale = sc ? sc->f : (s->d > 0 ? 1.0f / sqrtf((float)s->d) : 1.0f);
+    return ONYX_OK;
+}
+
+/* one query row at a time, scores and sums in double */
+static onyx_status attn_reference(onyx_kctx *k, const attn_shape *s, const float *Q,
+                                  const float *K, const float *V, float *Y)
+{
+    double *p = malloc((size_t)(s->nk > 0 ? s->nk : 1) * sizeof *p);
+    if (!p) return k_fail(k, ONYX_E_NOMEM, "out of memory for %lld scores", (long long)s->nk);
+    for (int64_t h = 0; h < s->bh; h++) {
+        const float *q = Q + h * s->nq * s->d, *kh = K + h * s->nk * s->d, *v = V + h * s->nk * s->dv;
+        float *y = Y + h * s->nq * s->dv;
+        for (int64_t i = 0; i < s->nq; i++) {
+            double mx = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < s->nk; j++) {
+                double acc = 0;
+                for (int64_t c = 0; c < s->d; c++)
+                    acc += (double)q[i * s->d + c] *
+                           (s->k_transposed ? kh[c * s->nk + j] : kh[j * s->d + c]);
+                p[j] = acc * s->scale;
+                if (p[j] > mx || isnan(p[j])) mx = p[j];
+            }
+            for (int64_t j = 0; j < s->nk; j++) sum += p[j] = exp(p[j] - mx);
+            for (int64_t c = 0; c < s->dv; c++) {
+                double acc = 0;
+                for (int64_t j = 0; j < s->nk; j++) acc += p[j] * v[j * s->dv + c];
+                y[i * s->dv + c] = (float)(acc / sum);
+            }
+        }
+    }
+    free(p);
+    return ONYX_OK;
+}
+
+/* Query rows per task: enough rows that packing the head's keys (d x Nk, done
+ * once per task) is a small fraction of the task's Nq_block x Nk x d work,
+ * few enough that B x H x blocks still spreads over the threads. */
+#define ATTN_QBLOCK 128
+
+typedef struct attn_job {
+    const hot_kernels *hk;
+    const attn_shape *s;
+    const float *Q, *K, *V;
+    float *Y;
+    int64_t qblocks;
+    atomic_bool out_of_memory;
+} attn_job;
+
+static void attn_range(void *arg, int64_t begin, int64_t end)
+{
+    attn_job *j = arg;
+    const attn_shape *s = j->s;
+    /* one scratch per range (per thread): packed keys of the current head */
+    float *scratch = malloc((size_t)hot_attention_scratch(s->d, s->dv, s->nk) * sizeof *scratch);
+    if (!scratch) {
+        atomic_store(&j->out_of_memory, true);
+        return;
+    }
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t h = t / j->qblocks, b = t % j->qblocks;
+        const int64_t q0 = b * ATTN_QBLOCK, q1 = q0 + ATTN_QBLOCK < s->nq ? q0 + ATTN_QBLOCK : s->nq;
+        j->hk->attention(j->Q + h * s->nq * s->d, j->K + h * s->nk * s->d, j->V + h * s->nk * s->dv,
+                         j->Y + h * s->nq * s->dv, q0, q1, s->d, s->dv, s->nk, s->k_transposed,
+                         s->scale, scratch);
+    }
+    free(scratch);
+}
+
+static onyx_status op_attention(onyx_kctx *k)
+{
+    attn_shape s;
+    onyx_status st = attn_check(k, &s);
+    if (st) return st;
+    const onyx_tensor *q = k_input(k, 0);
+    int64_t dims[4] = {q->dims[0], q->dims[1], s.nq, s.dv};
+    onyx_tensor *y = k_output(k, 0, ONYX_FLOAT, 4, dims);
+    if (!y) return k->err->code;
+    if (s.bh == 0 || s.nq == 0 || s.dv == 0) return ONYX_OK;
+    if (s.nk == 0) return ONYX_OK; /* no keys: an empty weighted sum (zeros, like the reference) */
+    const float *Q = q->data, *K = k_input(k, 1)->data, *V = k_input(k, 2)->data;
+    const hot_kernels *hk = hot_kernels_native();
+    if (!hk) return attn_reference(k, &s, Q, K, V, y->data);
+    attn_job j = {.hk = hk, .s = &s, .Q = Q, .K = K, .V = V, .Y = y->data,
+                  .qblocks = (s.nq + ATTN_QBLOCK - 1) / ATTN_QBLOCK};
+    atomic_init(&j.out_of_memory, false);
+    k_parallel_for(k, s.bh * j.qblocks, attn_range, &j);
+    if (atomic_load(&j.out_of_memory))
+        return k_fail(k, ONYX_E_NOMEM, "out of memory for attention scratch (%lld floats)",
+                      (long long)hot_attention_scratch(s.d, s.dv, s.nk));
+    return ONYX_OK;
+}
+
+/* ---- Gelu ---- */
+static onyx_status op_gelu(onyx_kctx *k)
+{
+    onyx_status st = k_require(k, 0, ONYX_FLOAT, ONYX_UNDEFINED);
+    if (st) return st;
+    const char *approx = k_attr_string(k, "approximate", "none");
+    bool tanh_form = strcmp(approx, "tanh") == 0;
+    if (!tanh_form && strcmp(approx, "none") != 0)
+        return k_fail(k, ONYX_E_INVALID, "attribute approximate must be 'none' or 'tanh', got '%s'",
+                      approx);
+    const onyx_tensor *x = k_input(k, 0);
+    onyx_tensor *y = k_output(k, 0, ONYX_FLOAT, x->rank, x->dims);
+    if (!y) return k->err->code;
+    const int64_t n = tensor_numel_of(x->rank, x->dims);
+    const float *X = x->data;
+    float *Y = y->data;
+    const hot_kernels *hk = hot_kernels_native();
+    if (hk) {
+        hot_map_run(k, hk->map[tanh_form ? HOT_GELU_TANH : HOT_GELU], X, Y, n, NULL);
+        return ONYX_OK;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float v = X[i];
+        Y[i] = tanh_form ? 0.5f * v * (1 + tanhf(0.79788456080286535588f * (v + 0.044715f * v * v * v)))
+                         : 0.5f * v * (1 + erff(v * 0.70710678118654752440f));
+    }
+    return ONYX_OK;
+}
+
+const onyx_op_def onyx_ops_attention[] = {
+    {"ai.onyx", "Attention", op_attention},
+    {"ai.onyx", "Gelu", op_gelu},
+    {0},
+};
