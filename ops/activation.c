@@ -64,7 +64,8 @@ static onyx_status run_float_hot(onyx_kctx *k, hot_map op, ew_f32_fn f32, ew_f64
     const hot_kernels *hk = hot_kernels_native();
     if (!hk || !x || x->kind != ONYX_KIND_TENSOR || x->dtype != ONYX_FLOAT)
         return run_float(k, f32, f64, p);
-    onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, x->dims);
+    /* the map writes every element */
+    onyx_tensor *y = k_output_uninit(k, 0, x->dtype, x->rank, x->dims);
     if (!y) return k->err->code;
     const hot_params hp = {p ? p->alpha : 0, p ? p->beta : 0};
     hot_map_run(k, hk->map[op], x->data, y->data, tensor_numel_of(x->rank, x->dims), &hp);
@@ -375,9 +376,11 @@ static onyx_status op_clip(onyx_kctx *k)
     } else if ((st = clip_bound(k, 1, x, &lo)) || (st = clip_bound(k, 2, x, &hi))) {
         return st;
     }
-    onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, x->dims);
-    if (!y) return k->err->code;
     const hot_kernels *hk = hot_kernels_native();
+    /* the hot map writes every element */
+    onyx_tensor *y = hk && x->dtype == ONYX_FLOAT ? k_output_uninit(k, 0, x->dtype, x->rank, x->dims)
+                                                  : k_output(k, 0, x->dtype, x->rank, x->dims);
+    if (!y) return k->err->code;
     if (hk && x->dtype == ONYX_FLOAT) {
         const hot_params hp = {lo ? *(const float *)lo : -INFINITY, hi ? *(const float *)hi : INFINITY};
         hot_map_run(k, hk->map[HOT_CLIP], x->data, y->data, tensor_numel_of(x->rank, x->dims), &hp);

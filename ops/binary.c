@@ -223,7 +223,8 @@ static onyx_status run_arith(onyx_kctx *k, const ew_row_fn *rows, hot_binop op)
     int64_t dims[ONYX_MAX_RANK];
     onyx_status st = ew_broadcast_or_fail(k, 2, ts, &rank, dims);
     if (st) return st;
-    onyx_tensor *y = k_output(k, 0, ONYX_FLOAT, rank, dims);
+    /* arith_range covers every element */
+    onyx_tensor *y = k_output_uninit(k, 0, ONYX_FLOAT, rank, dims);
     if (!y) return k->err->code;
     ew_plan p;
     ew_plan_init(&p, 2, ts, rank, dims);

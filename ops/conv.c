@@ -572,8 +572,9 @@ typedef struct conv_state {
     int64_t m, cg, group, ksz;
     size_t wpack_floats;   /* per group */
     float *wpack;
-    gemm_scratch gemm;     /* the GEMM's packing scratch */
-    gemm_scratch image;    /* the phase image */
+    /* the phase image and the GEMM's packing live in the session's shared
+     * scratch (k_scratch); these are used only outside a session */
+    gemm_scratch own_gemm, own_image;
     int64_t *row_off;      /* im2col row -> offset in the phase image */
     int64_t row_off_n;
 } conv_state;
@@ -583,8 +584,8 @@ void conv_release(void *state)
     conv_state *s = state;
     if (!s) return;
     free(s->wpack);
-    gemm_scratch_free(&s->gemm);
-    gemm_scratch_free(&s->image);
+    gemm_scratch_free(&s->own_gemm);
+    gemm_scratch_free(&s->own_image);
     free(s->row_off);
     free(s);
 }
@@ -819,6 +820,9 @@ static int conv_fast_f32(onyx_kctx *k, conv_state *s, const conv_geom *g, int64_
         if (g->k[a] != 1 || g->s[a] != 1 || g->pb[a] != 0 || g->out[a] != g->in[a]) pointwise = false;
     if (g->nsp > 2 || (depthwise && g->k_sz > DW_MAX_TAPS)) return -1;
     phase_plan pp;
+    gemm_scratch *gs = k_scratch(k, K_SCRATCH_GEMM, &s->own_gemm);
+    gemm_scratch *im = k_scratch(k, K_SCRATCH_IMAGE, &s->own_image);
+    bool x_image = false;
     bool dw_direct = depthwise && g->s[0] == 1 && g->s[g->nsp - 1] == 1;
     if (!pointwise) {
         if (!phase_plan_make(g, &pp)) return -1;
@@ -838,10 +842,12 @@ static int conv_fast_f32(onyx_kctx *k, conv_state *s, const conv_geom *g, int64_
                                     (pp.slot_y[ty % v->sh] * pp.nx + pp.slot_x[tx % v->sw]) * pp.plane +
                                     ty / v->sh * pp.wp + tx / v->sw;
                 }
-        /* the last rows of garbage columns read up to one row past the image */
-        size_t img = (size_t)(c * pp.chan + pp.wp);
-        if (!dw_direct && !gemm_scratch_reserve(&s->image, img)) return 0;
-        if (!dw_direct) memset(s->image.data + c * pp.chan, 0, (size_t)pp.wp * sizeof(float));
+        /* stride 1 without padding: the phase image is X itself */
+        x_image = !depthwise && pp.ny == 1 && pp.nx == 1 && pp.hp == pp.v.ih &&
+                  pp.wp == pp.v.iw && pp.v.ph == 0 && pp.v.pw == 0;
+        /* (the GEMM stops at the last output column, so it never reads past
+         * the image) */
+        if (!dw_direct && !x_image && !gemm_scratch_reserve(im, (size_t)(c * pp.chan))) return 0;
     }
     for (int64_t n = 0; n < nb; n++) {
         const float *xn = x + n * c * g->in_sz;
@@ -853,13 +859,14 @@ static int conv_fast_f32(onyx_kctx *k, conv_state *s, const conv_geom *g, int64_
             k_parallel_for(k, c, dw_channels_direct, &dj);
             continue;
         }
-        if (!pointwise) {
-            phase_job pj = {&pp, xn, s->image.data};
+        const float *image = x_image ? xn : im->data;
+        if (!pointwise && !x_image) {
+            phase_job pj = {&pp, xn, im->data};
             k_parallel_for(k, c, phase_fill, &pj);
         }
         if (depthwise) {
             int64_t ybase = n * s->m * g->out_sz;
-            dw_job dj = {&pp,          s->image.data, w, b, z ? z + ybase : NULL, y + ybase,
+            dw_job dj = {&pp,          image,         w, b, z ? z + ybase : NULL, y + ybase,
                          s->row_off,   (int)g->k_sz,  s->uk,
                          (z || act != GEMM_ACT_NONE) ? &ep : NULL};
             k_parallel_for(k, c, dw_channels, &dj);
@@ -874,11 +881,13 @@ static int conv_fast_f32(onyx_kctx *k, conv_state *s, const conv_geom *g, int64_
             if (pointwise) {
                 gemm_b gb = {NULL, xn + gi * cg * g->in_sz, g->in_sz, 1, NULL};
                 gemm_c gc = {y + ybase, g->out_sz, g->out_sz, g->out_sz};
-                ok = gemm_f32(k, s->uk, mg, g->out_sz, ck, &ga, &gb, &gc, &ep, &s->gemm);
+                ok = gemm_f32(k, s->uk, mg, g->out_sz, ck, &ga, &gb, &gc, &ep, gs);
             } else {
-                gemm_b gb = {NULL, s->image.data + gi * cg * pp.chan, 0, 1, s->row_off};
+                gemm_b gb = {NULL, image + gi * cg * pp.chan, 0, 1, s->row_off};
                 gemm_c gc = {y + ybase, g->out_sz, pp.wp, pp.v.ow};
-                ok = gemm_f32(k, s->uk, mg, pp.v.oh * pp.wp, ck, &ga, &gb, &gc, &ep, &s->gemm);
+                /* columns past the last output of the last row are not needed */
+                int64_t ncols = (pp.v.oh - 1) * pp.wp + pp.v.ow;
+                ok = gemm_f32(k, s->uk, mg, ncols, ck, &ga, &gb, &gc, &ep, gs);
             }
             if (!ok) return 0;
         }
@@ -915,18 +924,23 @@ onyx_status conv_run(onyx_kctx *k, int z_input, gemm_act act, float p0, float p1
             return k_fail(k, ONYX_E_SHAPE, "input %d (Z) must have the shape of Y (rank %d)",
                           z_input, x->rank);
     }
-    onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, dims);
+    conv_state *s = k->state;
+    bool fast = s && x->dtype == ONYX_FLOAT && s->m == w->dims[0] && s->cg == w->dims[1] &&
+                s->group == grp && s->ksz == g.k_sz;
+    /* the fast path writes every element of Y */
+    onyx_tensor *y = fast ? k_output_uninit(k, 0, x->dtype, x->rank, dims)
+                          : k_output(k, 0, x->dtype, x->rank, dims);
     if (!y) return k->err->code;
     int64_t ny = tensor_numel_of(y->rank, y->dims);
     if (ny == 0) return ONYX_OK;
 
-    conv_state *s = k->state;
-    if (s && x->dtype == ONYX_FLOAT && s->m == w->dims[0] && s->cg == w->dims[1] &&
-        s->group == grp && s->ksz == g.k_sz) {
+    if (fast) {
         int done = conv_fast_f32(k, s, &g, x->dims[0], x->dims[1], x->data, w->data,
                                  b ? b->data : NULL, zt ? zt->data : NULL, y->data, act, p0, p1);
         if (done == 0) return nomem(k);
         if (done == 1) return ONYX_OK;
+        /* a geometry for the reference (nothing written yet): it expects zeros */
+        memset(y->data, 0, y->nbytes);
     }
     float *xo, *wo, *bo = NULL, *zo = NULL;
     const float *xf = as_f32(x, &xo), *wf = as_f32(w, &wo), *bf = b ? as_f32(b, &bo) : NULL;

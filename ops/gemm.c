@@ -221,24 +221,9 @@ void gemm_pack_b(const gemm_ukernel *uk, int64_t k, int64_t n, const float *b, i
 
 /* ---- scratch ---- */
 
-void gemm_scratch_free(gemm_scratch *s)
-{
-    free(s->data);
-    s->data = NULL;
-    s->floats = 0;
-}
+void gemm_scratch_free(gemm_scratch *s) { k_scratch_free(s); }
 
-bool gemm_scratch_reserve(gemm_scratch *s, size_t n)
-{
-    if (n <= s->floats) return true;
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes ? bytes : 64);
-    if (!p) return false;
-    free(s->data);
-    s->data = p;
-    s->floats = n;
-    return true;
-}
+bool gemm_scratch_reserve(gemm_scratch *s, size_t n) { return k_scratch_reserve(s, n); }
 
 /* ---- the driver ---- */
 

@@ -124,11 +124,9 @@ void gemm_pack_a(const gemm_ukernel *uk, int64_t m, int64_t k, const float *a, i
 void gemm_pack_b(const gemm_ukernel *uk, int64_t k, int64_t n, const float *b, int64_t rs,
                  int64_t cs, float *dst);
 
-/* A buffer an operator keeps between calls; grows, never shrinks. */
-typedef struct gemm_scratch {
-    float *data;
-    size_t floats;
-} gemm_scratch;
+/* A growable buffer (the session's shared scratch, ops/kernel.h k_scratch, or
+ * one the caller keeps); grows, never shrinks. */
+typedef k_scratch_buf gemm_scratch;
 void gemm_scratch_free(gemm_scratch *s);
 /* Makes s hold at least n floats (64-byte aligned); false on out of memory. */
 bool gemm_scratch_reserve(gemm_scratch *s, size_t n);

@@ -67,6 +67,15 @@ typedef onyx_status (*onyx_subgraph_fn)(onyx_kctx *k, struct onyx_graph *g, int 
 
 struct onyx_threads;
 
+/* A growable, 64-byte aligned float buffer (see k_scratch). */
+typedef struct k_scratch_buf {
+    float *data;
+    size_t floats;
+} k_scratch_buf;
+
+/* The slots of the session's shared scratch. */
+enum { K_SCRATCH_GEMM = 0, K_SCRATCH_IMAGE = 1, K_SCRATCH_SLOTS = 4 };
+
 struct onyx_kctx {
     const char *node_name;
     const char *op_type;
@@ -85,6 +94,7 @@ struct onyx_kctx {
     onyx_tensor spare[8];
     void *state;                      /* what the op's prepare() made for this node */
     struct onyx_threads *threads;     /* the session's pool, for k_parallel_for */
+    k_scratch_buf *scratch;           /* K_SCRATCH_SLOTS buffers the session owns, or NULL */
 };
 
 typedef onyx_status (*onyx_kernel_fn)(onyx_kctx *k);
@@ -110,6 +120,9 @@ const onyx_tensor *k_input(const onyx_kctx *k, int i);   /* NULL if absent */
  * set) on bad shape/out of memory; returns a scratch tensor that is discarded
  * when the output is not requested, so kernels can always write to it. */
 onyx_tensor *k_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int64_t *dims);
+/* k_output without the zero fill: the contents are undefined, so the kernel must
+ * write every element of the output (use it only where that is certain). */
+onyx_tensor *k_output_uninit(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int64_t *dims);
 /* Output i as a sequence (items appended with onyx_sequence_append). */
 onyx_tensor *k_output_sequence(onyx_kctx *k, int i, onyx_dtype elem_dtype);
 /* Output i as an empty optional. */
@@ -129,6 +142,21 @@ const char *k_attr_string(const onyx_kctx *k, const char *name, const char *def)
 /* Number of ints (and *out) or -1 when the attribute is missing. */
 int k_attr_ints(const onyx_kctx *k, const char *name, const int64_t **out);
 int k_attr_floats(const onyx_kctx *k, const char *name, const float **out);
+
+/* ---- scratch ---- */
+/* Run-time scratch shared by every node of a session: slot `slot` of the
+ * session's buffers (kept for the session's life, grown to the largest request,
+ * freed with the session), or `own` when the kernel runs outside a session
+ * (tests, constant folding), which the caller then frees. Kernels of a session
+ * run one at a time, so a buffer is the running kernel's until it returns; the
+ * threads inside a kernel must use disjoint parts. Nothing in it survives from
+ * one node to the next. A kernel that runs a subgraph must not hold a slot
+ * across that call. */
+k_scratch_buf *k_scratch(const onyx_kctx *k, int slot, k_scratch_buf *own);
+/* Makes b hold at least n floats (64-byte aligned, contents not kept); false on
+ * out of memory. */
+bool k_scratch_reserve(k_scratch_buf *b, size_t n);
+void k_scratch_free(k_scratch_buf *b);
 
 /* ---- threads ---- */
 /* Runs fn over [0, n) split into contiguous chunks, one per thread of the

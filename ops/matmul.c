@@ -246,7 +246,7 @@ typedef struct mm_state {
     const gemm_ukernel *uk;
     float *bpack;          /* constant op(B), packed; NULL when B is computed */
     int64_t bk, bn;        /* its K and N */
-    gemm_scratch scratch;
+    gemm_scratch own_scratch; /* GEMM packing outside a session (else k_scratch) */
 } mm_state;
 
 void matmul_release(void *state)
@@ -254,7 +254,7 @@ void matmul_release(void *state)
     mm_state *s = state;
     if (!s) return;
     free(s->bpack);
-    gemm_scratch_free(&s->scratch);
+    gemm_scratch_free(&s->own_scratch);
     free(s);
 }
 
@@ -320,7 +320,10 @@ onyx_status matmul_run(onyx_kctx *k, int bias_input, int z_input, gemm_act act, 
     const onyx_tensor *B = k_input(k, 1);
     mm_plan p;
     if ((st = mm_make_plan(k, A, B, &p))) return st;
-    onyx_tensor *Y = k_output(k, 0, A->dtype, p.out_rank, p.out_dims);
+    /* the packed path below (float32 with a state) writes every element */
+    onyx_tensor *Y = A->dtype == ONYX_FLOAT && k->state
+                         ? k_output_uninit(k, 0, A->dtype, p.out_rank, p.out_dims)
+                         : k_output(k, 0, A->dtype, p.out_rank, p.out_dims);
     if (!Y) return k->err->code;
     int64_t ny = tensor_numel_of(p.out_rank, p.out_dims);
     int64_t msz = p.M * p.K, nsz = p.K * p.N, ysz = p.M * p.N;
@@ -357,7 +360,7 @@ onyx_status matmul_run(onyx_kctx *k, int bias_input, int z_input, gemm_act act, 
             gemm_a ga = {NULL, a, p.K, 1};
             gemm_b gb = {s->bpack, NULL, 0, 0, NULL};
             gemm_c gc = {y, p.N, p.N, p.N};
-            ok = gemm_f32(k, s->uk, p.nbatch * p.M, p.N, p.K, &ga, &gb, &gc, &ep, &s->scratch);
+            ok = gemm_f32(k, s->uk, p.nbatch * p.M, p.N, p.K, &ga, &gb, &gc, &ep, k_scratch(k, K_SCRATCH_GEMM, &s->own_scratch));
         } else {
             for (int64_t bt = 0; bt < p.nbatch && ok; bt++) {
                 int64_t ai, bi;
@@ -367,7 +370,7 @@ onyx_status matmul_run(onyx_kctx *k, int bias_input, int z_input, gemm_act act, 
                 gemm_c gc = {y + bt * ysz, p.N, p.N, p.N};
                 gemm_epilogue eb = ep;
                 if (eb.z) eb.z += bt * ysz;
-                ok = gemm_f32(k, s->uk, p.M, p.N, p.K, &ga, &gb, &gc, &eb, &s->scratch);
+                ok = gemm_f32(k, s->uk, p.M, p.N, p.K, &ga, &gb, &gc, &eb, k_scratch(k, K_SCRATCH_GEMM, &s->own_scratch));
             }
         }
         if (!ok) return k_fail(k, ONYX_E_NOMEM, "out of memory for the GEMM scratch");
@@ -489,15 +492,17 @@ onyx_status gemm_op_run(onyx_kctx *k, gemm_act act, float p0, float p1)
         cj = c1 == 1 ? 0 : 1;
     }
     int64_t dims[2] = {M, N};
-    onyx_tensor *Y = k_output(k, 0, A->dtype, 2, dims);
-    if (!Y) return k->err->code;
-    int64_t ny = M * N;
-    if (ny == 0) return ONYX_OK;
     bool use_c = C && beta != 0;
     mm_state *s = k->state;
     /* C as a bias row, a bias column or a full residual (beta 1), or absent */
     bool c_fits = !use_c || (beta == 1.0f && (ci != 0 || cj != 0));
-    if (A->dtype == ONYX_FLOAT && s && c_fits) {
+    bool fast = A->dtype == ONYX_FLOAT && s && c_fits;
+    /* the packed path writes every element of Y */
+    onyx_tensor *Y = fast ? k_output_uninit(k, 0, A->dtype, 2, dims) : k_output(k, 0, A->dtype, 2, dims);
+    if (!Y) return k->err->code;
+    int64_t ny = M * N;
+    if (ny == 0) return ONYX_OK;
+    if (fast) {
         gemm_epilogue ep = {alpha, NULL, NULL, NULL, N, act, p0, p1};
         if (use_c && ci == 0) ep.col_bias = C->data;
         else if (use_c && cj == 0) ep.row_bias = C->data;
@@ -507,7 +512,7 @@ onyx_status gemm_op_run(onyx_kctx *k, gemm_act act, float p0, float p1)
         gemm_b gb = {NULL, B->data, tb ? 1 : ldb, tb ? ldb : 1, NULL};
         if (s->bpack && s->bk == K && s->bn == N) gb.packed = s->bpack;
         gemm_c gc = {Y->data, N, N, N};
-        if (!gemm_f32(k, s->uk, M, N, K, &ga, &gb, &gc, &ep, &s->scratch))
+        if (!gemm_f32(k, s->uk, M, N, K, &ga, &gb, &gc, &ep, k_scratch(k, K_SCRATCH_GEMM, &s->own_scratch)))
             return k_fail(k, ONYX_E_NOMEM, "out of memory for the GEMM scratch");
         return ONYX_OK;
     }

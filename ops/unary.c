@@ -85,7 +85,8 @@ static onyx_status run_unary_hot(onyx_kctx *k, hot_map op, ew_f32_fn f32, ew_f64
     const hot_kernels *hk = hot_kernels_native();
     if (!hk || !x || x->kind != ONYX_KIND_TENSOR || x->dtype != ONYX_FLOAT)
         return run_unary(k, f32, f64, ints);
-    onyx_tensor *y = k_output(k, 0, x->dtype, x->rank, x->dims);
+    /* the map writes every element */
+    onyx_tensor *y = k_output_uninit(k, 0, x->dtype, x->rank, x->dims);
     if (!y) return k->err->code;
     hot_map_run(k, hk->map[op], x->data, y->data, tensor_numel_of(x->rank, x->dims), NULL);
     return ONYX_OK;

@@ -24,7 +24,8 @@ static onyx_tensor *output_slot(onyx_kctx *k, int i)
     return &k->spare[s];
 }
 
-onyx_tensor *k_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int64_t *dims)
+static onyx_tensor *output_alloc(onyx_kctx *k, int i, onyx_dtype dtype, int rank,
+                                 const int64_t *dims, bool clear)
 {
     onyx_tensor *t = output_slot(k, i);
     if (!t) {
@@ -55,7 +56,7 @@ onyx_tensor *k_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int
         t->nbytes = nbytes;
         t->data = planned;
         t->owns_data = false;
-        if (zero) memset(planned, 0, nbytes ? nbytes : onyx_dtype_size(dtype));
+        if (zero && clear) memset(planned, 0, nbytes ? nbytes : onyx_dtype_size(dtype));
         return t;
     }
     if (!tensor_reshape_alloc(t, dtype, rank, dims)) {
@@ -66,6 +67,45 @@ onyx_tensor *k_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int
         return NULL;
     }
     return t;
+}
+
+onyx_tensor *k_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int64_t *dims)
+{
+    return output_alloc(k, i, dtype, rank, dims, true);
+}
+
+/* Heap outputs still come from calloc (fresh pages are zero anyway); only the
+ * planned slices skip the fill. */
+onyx_tensor *k_output_uninit(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int64_t *dims)
+{
+    return output_alloc(k, i, dtype, rank, dims, false);
+}
+
+k_scratch_buf *k_scratch(const onyx_kctx *k, int slot, k_scratch_buf *own)
+{
+    if (k && k->scratch && slot >= 0 && slot < K_SCRATCH_SLOTS) return &k->scratch[slot];
+    return own;
+}
+
+bool k_scratch_reserve(k_scratch_buf *b, size_t n)
+{
+    if (n <= b->floats) return true;
+    if (n > ONYX_MAX_TENSOR_BYTES / sizeof(float)) return false;
+    /* the old contents are not kept: free first, so old and new never coexist */
+    k_scratch_free(b);
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) return false;
+    b->data = p;
+    b->floats = n;
+    return true;
+}
+
+void k_scratch_free(k_scratch_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->floats = 0;
 }
 
 onyx_tensor *k_output_sequence(onyx_kctx *k, int i, onyx_dtype elem_dtype)

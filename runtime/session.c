@@ -68,6 +68,9 @@ struct onyx_session {
     const char *fault_node; /* ONYX_TEST_FAULT: node (or first output) name whose output is perturbed */
 #endif
     onyx_pool pool;
+    /* the kernels' shared run-time scratch (k_scratch): kernels run one at a
+     * time, so every node borrows the same few buffers */
+    k_scratch_buf scratch[K_SCRATCH_SLOTS];
     exec_graph *root;
     onyx_tensor *outputs;
     int n_outputs;
@@ -735,6 +738,7 @@ void onyx_session_free(onyx_session *s)
     if (s->root) plan_free(&s->plan, s->root->n_slots);
     if (s->root) release_graph(s->root);
     threads_free(s->threads);
+    for (int i = 0; i < K_SCRATCH_SLOTS; i++) k_scratch_free(&s->scratch[i]);
     pool_free(&s->pool);
     free(s);
 }
@@ -825,6 +829,7 @@ static onyx_status run_graph(onyx_session *s, exec_graph *eg, frame *parent,
         k.outputs = outs;
         k.run_subgraph = run_subgraph;
         k.exec = &f;
+        k.scratch = s->scratch;
         f.cur = i;
         struct timespec t0, t1;
         bool observe = s->observer && !parent;

@@ -1,29 +1,32 @@
 #!/bin/sh
-# make demo: every zoo model run by onyx, with the figures people compare.
-# For each model: file size, parameters, input shape, onyx latency (median of
-# the test sets' runs as `onyx verify` times them) and parity against ONNX
-# Runtime (worst cosine over all outputs and test sets).
+# make demo: every zoo model run by onyx, with the figures people compare:
+# file size, parameters, input shape, load time, median latency and peak RSS
+# (onyx profile, test set 0's input), and parity against ONNX Runtime over all
+# test sets (worst cosine, verdict).
 set -u
 ONYX=${1:-build/onyx}
 ZOO=${ZOO:-models/zoo}
-printf '%-26s %9s %12s %-16s %11s %13s %s\n' model "size MB" params input "onyx s" "worst cosine" parity
+printf '%-24s %8s %11s %-18s %8s %10s %8s %13s %s\n' model "size MB" params input "load ms" "median ms" "RSS MB" "worst cosine" parity
 for dir in "$ZOO"/*/; do
     name=$(basename "$dir")
     [ -f "$dir/model.onnx" ] || continue
-    info=$("$ONYX" info "$dir/model.onnx" 2>&1)
-    size=$(stat -c %s "$dir/model.onnx")
-    params=$(echo "$info" | awk '/^parameters:/ {print $2}')
-    shape=$(echo "$info" | awk '/^inputs:/ {getline; print $2; exit}')
-    start=$(date +%s.%N)
+    prof=$("$ONYX" profile "$dir/model.onnx" --runs 3 --max-time 20 --format json --quiet 2>/dev/null)
+    row=$(echo "$prof" | /usr/bin/python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+    shape = d["inputs"].split()[1] if " " in d["inputs"] else "?"
+    print("%.1f %d %s %.0f %.1f %.0f" % (d["file_bytes"] / 1e6, d["params"], shape, d["load_ms"], d["median_ms"], d["peak_rss_mb"]))
+except Exception:
+    print("? ? ? ? ? ?")')
     out=$("$ONYX" verify "$dir/model.onnx" "$dir" --cosine 0.99999 --abs-scaled 3e-4 2>&1)
     rc=$?
-    secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
-    sets=$(ls -d "$dir"/test_data_set_* | wc -l)
     worst=$(echo "$out" | grep -o 'cosine=[0-9.]*' | cut -d= -f2 | sort -n | head -1)
     [ $rc = 0 ] && verdict=PASS || verdict=FAIL
-    printf '%-26s %9.1f %12s %-16s %11.2f %13s %s\n' "$name" "$(awk -v s="$size" 'BEGIN { print s / 1e6 }')" \
-        "$params" "$shape" "$(awk -v t="$secs" -v n="$sets" 'BEGIN { print t / n }')" "${worst:-?}" "$verdict"
+    set -- $row
+    printf '%-24s %8s %11s %-18s %8s %10s %8s %13s %s\n' "$name" "$1" "$2" "$3" "$4" "$5" "$6" "${worst:-?}" "$verdict"
 done
 echo
-echo "onyx s: wall time per test set (load + one run); parity: cosine >= 0.99999 and"
-echo "max abs error <= 3e-4 x max|ref| against ONNX Runtime 1.23.2 on every output."
+echo "median ms: onyx profile, 3 runs after a warm-up, all cores; parity: every output of every"
+echo "test set within cosine >= 0.99999 and max abs error <= 3e-4 x max|ref| of ONNX Runtime 1.23.2."
+echo "Side by side with ONNX Runtime: make bench."
