@@ -11,7 +11,7 @@ stage "aarch64: build"
 $MAKE --no-print-directory CC=aarch64-linux-gnu-gcc BUILD=build-aarch64 LDFLAGS=-static \
     build-aarch64/onyx build-aarch64/libonyx.a || exit 1
 stage "aarch64: unit tests under qemu-aarch64"
-$MAKE --no-print-directory CC=aarch64-linux-gnu-gcc BUILD=build-aarch64 LDFLAGS=-static RUN=qemu-aarch64 unit || fail=1
+ONYX_TEST_WRAPPER=qemu-aarch64 $MAKE --no-print-directory CC=aarch64-linux-gnu-gcc BUILD=build-aarch64 LDFLAGS=-static RUN=qemu-aarch64 unit || fail=1
 stage "aarch64: conformance under qemu-aarch64"
 /usr/bin/python3 tests/conformance.py --onyx build-aarch64/onyx --wrapper qemu-aarch64 \
     --expected tests/conformance_pass.txt --timeout 600 || fail=1
@@ -26,7 +26,7 @@ ARMV6="-O2 -g -pthread -march=armv6+fp -marm"
 $MAKE --no-print-directory CC=arm-linux-gnueabihf-gcc BUILD=build-armv6 CFLAGS="$ARMV6" LDFLAGS=-static \
     build-armv6/onyx build-armv6/libonyx.a || exit 1
 stage "armv6: unit tests under qemu-arm"
-$MAKE --no-print-directory CC=arm-linux-gnueabihf-gcc BUILD=build-armv6 CFLAGS="$ARMV6" LDFLAGS=-static RUN=qemu-arm unit || fail=1
+ONYX_TEST_WRAPPER=qemu-arm $MAKE --no-print-directory CC=arm-linux-gnueabihf-gcc BUILD=build-armv6 CFLAGS="$ARMV6" LDFLAGS=-static RUN=qemu-arm unit || fail=1
 stage "armv6: conformance under qemu-arm"
 /usr/bin/python3 tests/conformance.py --onyx build-armv6/onyx --wrapper qemu-arm \
     --expected tests/conformance_pass.txt --timeout 600 || fail=1

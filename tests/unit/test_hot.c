@@ -639,7 +639,10 @@ static void run_child(const char *self, const char *isa)
         dup2(fds[1], 1);
         close(fds[0]);
         setenv("ONYX_ISA", isa, 1);
-        execl(self, self, "--child", (char *)NULL);
+        /* ONYX_TEST_WRAPPER (e.g. qemu-aarch64) runs a cross-compiled child under an emulator */
+        const char *wrap = getenv("ONYX_TEST_WRAPPER");
+        if (wrap && *wrap) execlp(wrap, wrap, self, "--child", (char *)NULL);
+        else execl(self, self, "--child", (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
