@@ -5,7 +5,7 @@
 #   models/build_zoo.sh [--only NAME,...] [--strict] [--force] [--prune]
 #
 # CACHE = ${ONYX_ZOO_CACHE:-~/.cache/onyx/zoo}/<hash of the generator>, where the
-# hash covers models/*.py, models/arch/*.py, models/ort_run.js and the pinned
+# hash covers models/*.py, models/arch/*.py, models/ort_run.js, models/tensor_pb.js and the pinned
 # onnxruntime-node version, so a change to any of them builds a fresh zoo and
 # repeated runs on one machine reuse it. A model is rebuilt only when its
 # CACHE/NAME/.complete marker is missing (it is written last, so an interrupted
@@ -80,7 +80,7 @@ fi
 
 # ---- cache keyed by the generator ----------------------------------------------
 HASH=$(cd "$HERE" && {
-        for f in $(ls ./*.py arch/*.py ort_run.js | LC_ALL=C sort); do
+        for f in $(ls ./*.py arch/*.py ort_run.js tensor_pb.js | LC_ALL=C sort); do
             printf '%s\n' "$f"; cat "$f"
         done
         echo "onnxruntime-node@$ORT_VERSION"
