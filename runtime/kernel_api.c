@@ -90,7 +90,9 @@ k_scratch_buf *k_scratch(const onyx_kctx *k, int slot, k_scratch_buf *own)
 bool k_scratch_reserve(k_scratch_buf *b, size_t n)
 {
     if (n <= b->floats) return true;
-    if (n > ONYX_MAX_TENSOR_BYTES / sizeof(float)) return false;
+    /* the byte count must fit size_t (32-bit targets) and onyx's tensor limit */
+    const uint64_t max_floats = (uint64_t)ONYX_MAX_TENSOR_BYTES / sizeof(float);
+    if (n > (SIZE_MAX - 64) / sizeof(float) || (uint64_t)n > max_floats) return false;
     /* the old contents are not kept: free first, so old and new never coexist */
     k_scratch_free(b);
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
