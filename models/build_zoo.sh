@@ -38,11 +38,16 @@ done
 need=""
 [ -x "$PY" ] || need="$need python3"
 if [ -x "$PY" ]; then
-    # one interpreter start that does not import torch (that alone takes seconds)
+    # one interpreter start that does not import torch (that alone takes seconds).
+    # A spec without an origin is a namespace package, not the module: libonnx-testdata
+    # alone leaves an empty dist-packages/onnx/ directory behind.
     need="$need $("$PY" -c '
 import importlib.util
+def missing(mod):
+    spec = importlib.util.find_spec(mod)
+    return spec is None or spec.origin is None
 print(" ".join(pkg for mod, pkg in (("torch", "python3-torch"), ("torchvision", "python3-torchvision"),
-      ("onnx", "python3-onnx"), ("numpy", "python3-numpy")) if importlib.util.find_spec(mod) is None))')"
+      ("onnx", "python3-onnx"), ("numpy", "python3-numpy")) if missing(mod)))')"
 else
     need="$need python3-torch python3-torchvision python3-onnx python3-numpy"
 fi
