@@ -22,6 +22,7 @@ int usage(void)
             "  onyx profile MODEL [-i NAME=FILE.pb]... [--shape NAME=1x3x512x512]... [--threads N]\n"
             "               [--runs N] [--warmup N] [--max-time SEC] [--sweep NAME=256,512,1024]\n"
             "               [--format md|json|csv] [--trace trace.json] [--svg chart.svg] [--no-peak]\n"
+            "               [--no-optimize] [--passes a,b,...]\n"
             "  onyx quantize MODEL -o OUT.onnx [--calib DIR | --calib-random N] [--method minmax|percentile|entropy]\n"
             "               [--per-tensor] [--int8-activations] [--dynamic] [--exclude NODE,...] [--ops Conv,...]\n"
             "               [--shape NAME=DIMS] [--dist normal|uniform|uniform01] [--no-fold]\n"
