@@ -1,19 +1,39 @@
 /* threads.c - a small pthread pool. A job is a range [0, n) cut into one
  * contiguous chunk per thread; the caller runs chunk 0 itself and waits for the
- * rest. Idle workers block on a condition variable: no busy spinning. */
+ * rest.
+ *
+ * A model runs hundreds of parallel regions per inference, many of them only
+ * tens of microseconds long, so waking sleeping workers through a condition
+ * variable for each one (a futex round trip of several microseconds, more in
+ * a VM) costs as much as the work. Workers and the waiting caller therefore
+ * spin on an atomic generation/pending counter for a short, bounded time
+ * (SPIN_NS) before they block on the condition variable: back-to-back regions
+ * find the workers awake, and an idle pool still sleeps (no busy-waiting
+ * beyond SPIN_NS after the last job). Spinning is off when the pool has more
+ * threads than the machine has cores, where a spinner would steal the core a
+ * worker needs. */
 #include "threads.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
+
+#define SPIN_NS 100000 /* 0.1 ms */
 
 struct onyx_threads {
     int n;
+    bool spin;
     pthread_t *tid;
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
-    uint64_t generation;    /* bumped per job */
-    int pending;            /* workers still running the current job */
-    bool quit;
+    atomic_uint_fast64_t generation; /* bumped per job */
+    atomic_int pending;              /* workers still running the current job */
+    int sleepers;                    /* workers blocked on wake (under mu) */
+    bool waiter_asleep;              /* the caller blocked on done (under mu) */
+    atomic_bool quit;
+    /* the current job: written before generation is bumped */
     onyx_range_fn fn;
     void *arg;
     int64_t total;
@@ -31,28 +51,83 @@ static void chunk(int64_t total, int parts, int i, int64_t *b, int64_t *e)
     *e = *b + base + (i < rem ? 1 : 0);
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Spins until done(tp, ctx) or SPIN_NS pass; true when done. */
+static bool spin_until(const onyx_threads *tp, bool (*done)(const onyx_threads *, uint64_t), uint64_t ctx)
+{
+    if (!tp->spin) return done(tp, ctx);
+    int64_t deadline = 0;
+    for (unsigned i = 0;; i++) {
+        if (done(tp, ctx)) return true;
+        cpu_relax();
+        if ((i & 63) == 63) {
+            int64_t t = now_ns();
+            if (!deadline) deadline = t + SPIN_NS;
+            else if (t > deadline) return done(tp, ctx);
+        }
+    }
+}
+
+static bool new_job(const onyx_threads *tp, uint64_t seen)
+{
+    return atomic_load_explicit(&tp->generation, memory_order_acquire) != seen ||
+           atomic_load_explicit(&tp->quit, memory_order_acquire);
+}
+
+static bool all_done(const onyx_threads *tp, uint64_t unused)
+{
+    (void)unused;
+    return atomic_load_explicit(&tp->pending, memory_order_acquire) == 0;
+}
+
 static void *worker_main(void *p)
 {
     worker *w = p;
     onyx_threads *tp = w->tp;
     uint64_t seen = 0;
-    pthread_mutex_lock(&tp->mu);
     for (;;) {
-        while (!tp->quit && tp->generation == seen) pthread_cond_wait(&tp->wake, &tp->mu);
-        if (tp->quit) break;
-        seen = tp->generation;
-        onyx_range_fn fn = tp->fn;
-        void *arg = tp->arg;
+        if (!spin_until(tp, new_job, seen)) {
+            pthread_mutex_lock(&tp->mu);
+            tp->sleepers++;
+            while (!new_job(tp, seen)) pthread_cond_wait(&tp->wake, &tp->mu);
+            tp->sleepers--;
+            pthread_mutex_unlock(&tp->mu);
+        }
+        if (atomic_load_explicit(&tp->quit, memory_order_acquire)) break;
+        seen = atomic_load_explicit(&tp->generation, memory_order_acquire);
         int64_t b, e;
         chunk(tp->total, tp->n, w->index, &b, &e);
-        pthread_mutex_unlock(&tp->mu);
-        if (b < e) fn(arg, b, e);
-        pthread_mutex_lock(&tp->mu);
-        if (--tp->pending == 0) pthread_cond_signal(&tp->done);
+        if (b < e) tp->fn(tp->arg, b, e);
+        if (atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&tp->mu);
+            if (tp->waiter_asleep) pthread_cond_signal(&tp->done);
+            pthread_mutex_unlock(&tp->mu);
+        }
     }
-    pthread_mutex_unlock(&tp->mu);
     free(w);
     return NULL;
+}
+
+static int online_cores(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+    return 1;
 }
 
 onyx_threads *threads_create(int n)
@@ -61,6 +136,10 @@ onyx_threads *threads_create(int n)
     onyx_threads *tp = calloc(1, sizeof *tp);
     if (!tp) return NULL;
     tp->n = n;
+    tp->spin = n <= online_cores();
+    atomic_init(&tp->generation, 0);
+    atomic_init(&tp->pending, 0);
+    atomic_init(&tp->quit, false);
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->wake, NULL);
     pthread_cond_init(&tp->done, NULL);
@@ -84,7 +163,7 @@ void threads_free(onyx_threads *tp)
 {
     if (!tp) return;
     pthread_mutex_lock(&tp->mu);
-    tp->quit = true;
+    atomic_store_explicit(&tp->quit, true, memory_order_release);
     pthread_cond_broadcast(&tp->wake);
     pthread_mutex_unlock(&tp->mu);
     for (int i = 1; i < tp->n && tp->tid; i++) pthread_join(tp->tid[i], NULL);
@@ -104,20 +183,25 @@ void threads_run(onyx_threads *tp, int64_t n, onyx_range_fn fn, void *arg)
         fn(arg, 0, n);
         return;
     }
-    pthread_mutex_lock(&tp->mu);
+    /* the previous job is complete (pending reached 0), so no worker reads these now */
     tp->fn = fn;
     tp->arg = arg;
     tp->total = n;
-    tp->pending = tp->n - 1;
-    tp->generation++;
-    pthread_cond_broadcast(&tp->wake);
+    atomic_store_explicit(&tp->pending, tp->n - 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&tp->generation, 1, memory_order_acq_rel);
+    pthread_mutex_lock(&tp->mu);
+    if (tp->sleepers) pthread_cond_broadcast(&tp->wake);
     pthread_mutex_unlock(&tp->mu);
     int64_t b, e;
     chunk(n, tp->n, 0, &b, &e);
     if (b < e) fn(arg, b, e);
-    pthread_mutex_lock(&tp->mu);
-    while (tp->pending > 0) pthread_cond_wait(&tp->done, &tp->mu);
-    pthread_mutex_unlock(&tp->mu);
+    if (!spin_until(tp, all_done, 0)) {
+        pthread_mutex_lock(&tp->mu);
+        tp->waiter_asleep = true;
+        while (!all_done(tp, 0)) pthread_cond_wait(&tp->done, &tp->mu);
+        tp->waiter_asleep = false;
+        pthread_mutex_unlock(&tp->mu);
+    }
 }
 
 void k_parallel_for(const onyx_kctx *k, int64_t n, onyx_range_fn fn, void *arg)
