@@ -16,7 +16,6 @@
 
 #include <stdlib.h>
 
-#define MAXSP (ONYX_MAX_RANK - 2)
 /* Kernel, stride, dilation and pad attributes above this are rejected so that
  * products of them with tensor dims cannot overflow int64. */
 #define ATTR_MAX ((int64_t)1 << 24)
@@ -28,16 +27,6 @@
 #define GEMM_KB 128
 
 typedef enum pad_mode { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID } pad_mode;
-
-/* A sliding window over an image. For Conv the window samples `in` (the input)
- * at `out` (the output) positions; for ConvTranspose it scatters into `in` (the
- * output) from `out` (the input) positions. Position o, kernel offset q along an
- * axis touch image coordinate o*s + q*d - pb. */
-typedef struct conv_geom {
-    int nsp;
-    int64_t in[MAXSP], out[MAXSP], k[MAXSP], s[MAXSP], d[MAXSP], pb[MAXSP];
-    int64_t in_sz, out_sz, k_sz;
-} conv_geom;
 
 static void *alloc_n(int64_t n, size_t size)
 {
@@ -83,7 +72,7 @@ static onyx_status auto_pad_attr(onyx_kctx *k, pad_mode *mode)
 }
 
 /* kernel_shape is optional; when given it must agree with W. */
-static onyx_status check_kernel_shape(onyx_kctx *k, const onyx_tensor *w, int nsp)
+static onyx_status check_kernel_shape(onyx_kctx *k, const int64_t *kdims, int nsp)
 {
     const int64_t *v;
     int cnt = k_attr_ints(k, "kernel_shape", &v);
@@ -92,9 +81,9 @@ static onyx_status check_kernel_shape(onyx_kctx *k, const onyx_tensor *w, int ns
         return k_fail(k, ONYX_E_INVALID, "attribute kernel_shape has %d values, expected %d", cnt,
                       nsp);
     for (int a = 0; a < nsp; a++)
-        if (v[a] != w->dims[2 + a])
+        if (v[a] != kdims[a])
             return k_fail(k, ONYX_E_SHAPE, "kernel_shape[%d] = %lld but W has %lld at axis %d", a,
-                          (long long)v[a], (long long)w->dims[2 + a], 2 + a);
+                          (long long)v[a], (long long)kdims[a], 2 + a);
     return ONYX_OK;
 }
 
@@ -131,7 +120,13 @@ static onyx_status conv_setup(onyx_kctx *k, int xi, int wi, conv_geom *g, int64_
         return k_fail(k, ONYX_E_SHAPE,
                       "W has %lld input channels per group but X has %lld channels in %lld groups",
                       (long long)w->dims[1], (long long)c, (long long)grp);
-    onyx_status st = check_kernel_shape(k, w, nsp);
+    *group = grp;
+    return conv_window_setup(k, nsp, x->dims + 2, w->dims + 2, g);
+}
+
+onyx_status conv_window_setup(onyx_kctx *k, int nsp, const int64_t *in_dims, const int64_t *kdims, conv_geom *g)
+{
+    onyx_status st = check_kernel_shape(k, kdims, nsp);
     int64_t pads[2 * MAXSP];
     pad_mode mode;
     g->nsp = nsp;
@@ -140,7 +135,7 @@ static onyx_status conv_setup(onyx_kctx *k, int xi, int wi, conv_geom *g, int64_
         (st = ints_attr(k, "pads", 2 * nsp, 0, 0, pads)) || (st = auto_pad_attr(k, &mode)))
         return st;
     for (int a = 0; a < nsp; a++) {
-        int64_t in = x->dims[2 + a], kk = w->dims[2 + a];
+        int64_t in = in_dims[a], kk = kdims[a];
         if (kk < 1) return k_fail(k, ONYX_E_SHAPE, "W has kernel size %lld at axis %d", (long long)kk, 2 + a);
         int64_t dk = (kk - 1) * g->d[a] + 1, pb = 0, pe = 0;
         g->in[a] = in;
@@ -166,7 +161,6 @@ static onyx_status conv_setup(onyx_kctx *k, int xi, int wi, conv_geom *g, int64_
         g->pb[a] = pb;
         g->out[a] = span / g->s[a] + 1;
     }
-    *group = grp;
     return geom_sizes(k, g);
 }
 
@@ -1047,7 +1041,7 @@ static onyx_status op_conv_transpose(onyx_kctx *k)
     g.nsp = nsp;
     int64_t pads[2 * MAXSP], outpad[MAXSP];
     pad_mode mode;
-    if ((st = check_kernel_shape(k, w, nsp)) || (st = ints_attr(k, "strides", nsp, 1, 1, g.s)) ||
+    if ((st = check_kernel_shape(k, w->dims + 2, nsp)) || (st = ints_attr(k, "strides", nsp, 1, 1, g.s)) ||
         (st = ints_attr(k, "dilations", nsp, 1, 1, g.d)) ||
         (st = ints_attr(k, "pads", 2 * nsp, 0, 0, pads)) ||
         (st = ints_attr(k, "output_padding", nsp, 0, 0, outpad)) || (st = auto_pad_attr(k, &mode)) ||

@@ -1,9 +1,28 @@
-/* conv_fast.h - the float convolution entry points that Conv (ops/conv.c) and
- * the fused ai.onyx FusedConv (ops/fused_linear.c) share. */
+/* conv_fast.h - the float convolution entry points that Conv (ops/conv.c), the
+ * fused ai.onyx FusedConv (ops/fused_linear.c) and the NHWC convolutions
+ * (ops/conv_nhwc.c) share. */
 #ifndef ONYX_CONV_FAST_H
 #define ONYX_CONV_FAST_H
 
 #include "gemm.h"
+
+#define MAXSP (ONYX_MAX_RANK - 2)
+
+/* A sliding window over an image. For Conv the window samples `in` (the input)
+ * at `out` (the output) positions; for ConvTranspose it scatters into `in` (the
+ * output) from `out` (the input) positions. Position o, kernel offset q along an
+ * axis touch image coordinate o*s + q*d - pb. */
+typedef struct conv_geom {
+    int nsp;
+    int64_t in[MAXSP], out[MAXSP], k[MAXSP], s[MAXSP], d[MAXSP], pb[MAXSP];
+    int64_t in_sz, out_sz, k_sz;
+} conv_geom;
+
+/* Conv's window attributes (strides, dilations, pads, auto_pad; kernel_shape
+ * checked against kdims) for an image of in_dims[nsp] under a kernel of
+ * kdims[nsp]: fills g, or fails naming the attribute or axis. */
+onyx_status conv_window_setup(onyx_kctx *k, int nsp, const int64_t *in_dims, const int64_t *kdims,
+                              conv_geom *g);
 
 /* Packs a constant float32 W for the GEMM (state stays NULL when W is not a
  * float32 initializer: run() then takes the reference path). */

@@ -8,24 +8,18 @@
  * nothing and never reads out of bounds.
  */
 #include "hot.h"
+#include "pool.h"
 
 #include <float.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#define MAXSP (ONYX_MAX_RANK - 2)
 /* Kernel, stride, dilation and pad attributes above this are rejected so that
  * products of them with tensor dims cannot overflow int64. */
 #define ATTR_MAX ((int64_t)1 << 24)
 
 typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;
 
-typedef struct pool_geom {
-    int nsp;
-    int64_t in[MAXSP], out[MAXSP], k[MAXSP], s[MAXSP], d[MAXSP], pb[MAXSP], pe[MAXSP];
-    int64_t in_sz, out_sz;
-    int64_t max_window; /* most input elements one window can cover */
-} pool_geom;
 
 static void *alloc_n(int64_t n, size_t size)
 {
@@ -73,8 +67,12 @@ static onyx_status check_rank(onyx_kctx *k, const onyx_tensor *x, int min_rank)
 static onyx_status pool_setup(onyx_kctx *k, const onyx_tensor *x, pool_geom *g)
 {
     onyx_status st = check_rank(k, x, 3);
-    if (st) return st;
-    int nsp = x->rank - 2;
+    return st ? st : pool_window_setup(k, x->rank - 2, x->dims + 2, g);
+}
+
+onyx_status pool_window_setup(onyx_kctx *k, int nsp, const int64_t *in_dims, pool_geom *g)
+{
+    onyx_status st;
     int64_t pads[2 * MAXSP];
     g->nsp = nsp;
     if ((st = ints_attr(k, "kernel_shape", nsp, -1, 1, g->k)) ||
@@ -95,7 +93,7 @@ static onyx_status pool_setup(onyx_kctx *k, const onyx_tensor *x, pool_geom *g)
                       (long long)ceil_mode);
     g->max_window = 1;
     for (int a = 0; a < nsp; a++) {
-        int64_t in = x->dims[2 + a], s = g->s[a];
+        int64_t in = in_dims[a], s = g->s[a];
         int64_t dk = (g->k[a] - 1) * g->d[a] + 1;
         g->in[a] = in;
         if (same_upper || same_lower) {

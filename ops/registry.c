@@ -28,6 +28,8 @@ extern const onyx_op_def onyx_ops_control[];
 extern const onyx_op_def onyx_ops_training[];
 extern const onyx_op_def onyx_ops_attention[];
 extern const onyx_op_def onyx_ops_fused_linear[];
+extern const onyx_op_def onyx_ops_conv_nhwc[];
+extern const onyx_op_def onyx_ops_pool_nhwc[];
 
 static const onyx_op_def *const families[] = {
     onyx_ops_unary,
@@ -54,6 +56,8 @@ static const onyx_op_def *const families[] = {
     onyx_ops_training,
     onyx_ops_attention,
     onyx_ops_fused_linear,
+    onyx_ops_conv_nhwc,
+    onyx_ops_pool_nhwc,
 };
 
 const onyx_op_def *onyx_find_op(const char *domain, const char *name)

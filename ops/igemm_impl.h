@@ -1,0 +1,187 @@
+/* igemm_impl.h - the NHWC convolution microkernels (ops/igemm.h) written once
+ * over simd_math.h's vector layer and compiled per x86 ISA:
+ *
+ *     #define SIMD_AVX512 (or SIMD_AVX2)
+ *     #define IGEMM_MR 8  (rows of a full tile)
+ *     #define IGEMM_TABLE igemm_f32_avx512
+ *     #define IGEMM_NAME "igemm_f32_8x32_avx512"
+ *     #include "simd_math.h"
+ *     #include "igemm_impl.h"
+ *
+ * A tile is MR rows x 2 vectors (NR = 2 * VF_N columns), or MR x 1 vector for
+ * the narrow strip: 2*MR accumulators, two vector loads of B and MR
+ * broadcasts of A per depth step. Every tile height 1..MR is its own function
+ * (the body is inlined with MR constant), so the last rows of an image cost
+ * only what they compute. IGEMM_MR is 6 or 8.
+ */
+#ifndef IGEMM_MR
+#error "define IGEMM_MR, IGEMM_TABLE and IGEMM_NAME before including igemm_impl.h"
+#endif
+
+#include "igemm.h"
+
+SIMD_FN vf igemm_act(const conv_epi *ep, vf v)
+{
+    switch (ep->act) {
+    case GEMM_ACT_RELU: return vf_max(vf_zero(), v);
+    case GEMM_ACT_CLIP: return vf_min(vf_set1(ep->p1), vf_max(vf_set1(ep->p0), v));
+    case GEMM_ACT_LEAKY_RELU: return vf_select(vf_lt(v, vf_zero()), v, vf_mul(v, vf_set1(ep->p0)));
+    case GEMM_ACT_HARD_SWISH: {
+        vf h = vf_fmadd(v, vf_set1(1.0f / 6.0f), vf_set1(0.5f));
+        return vf_mul(v, vf_min(vf_set1(1.0f), vf_max(vf_zero(), h)));
+    }
+    case GEMM_ACT_HARD_SIGMOID: {
+        vf h = vf_fmadd(v, vf_set1(ep->p0), vf_set1(ep->p1));
+        return vf_min(vf_set1(1.0f), vf_max(vf_zero(), h));
+    }
+    case GEMM_ACT_SIGMOID: return vf_sigmoid(v);
+    case GEMM_ACT_SILU: return vf_mul(v, vf_sigmoid(v));
+    case GEMM_ACT_TANH: return vf_tanh(v);
+    case GEMM_ACT_GELU: return vf_gelu(v);
+    default: return v;
+    }
+}
+
+/* Bias, residual and activation on the n (<= VF_N) values of v that belong
+ * to channels j .. j+n-1 of row zr, then the store. */
+SIMD_FN void igemm_store(const conv_epi *ep, vf v, float *dst, const float *zr, int64_t j, int64_t n)
+{
+    bool full = n == VF_N;
+    if (ep->bias) v = vf_add(v, full ? vf_load(ep->bias + j) : vf_load_n(ep->bias + j, n));
+    if (zr) v = vf_add(v, full ? vf_load(zr + j) : vf_load_n(zr + j, n));
+    v = igemm_act(ep, v);
+    if (full) vf_store(dst + j, v);
+    else vf_store_n(dst + j, v, n);
+}
+
+SIMD_FN void igemm_body(const int MR, const int NV, int64_t kc, int64_t ks, const float *const *a,
+                        const float *w, float *c, int64_t ldc, int64_t nc, const conv_epi *ep)
+{
+    vf acc0[IGEMM_MR], acc1[IGEMM_MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = vf_zero();
+    for (int64_t t = 0; t < ks; t++) {
+        const float *ap[IGEMM_MR];
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) ap[i] = a[t * IGEMM_MAX_MR + i];
+        for (int64_t p = 0; p < kc; p++) {
+            vf b0 = vf_load(w), b1 = NV == 2 ? vf_load(w + VF_N) : vf_zero();
+            w += NV * VF_N;
+#pragma GCC unroll 8
+            for (int i = 0; i < MR; i++) {
+                vf av = vf_set1(ap[i][p]);
+                acc0[i] = vf_fmadd(av, b0, acc0[i]);
+                if (NV == 2) acc1[i] = vf_fmadd(av, b1, acc1[i]);
+            }
+        }
+    }
+    int64_t n0 = nc < VF_N ? nc : VF_N, n1 = nc - n0;
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        const float *zr = ep->z ? ep->z + i * ep->ldz : NULL;
+        igemm_store(ep, acc0[i], c + i * ldc, zr, 0, n0);
+        if (NV == 2 && n1 > 0) igemm_store(ep, acc1[i], c + i * ldc, zr, VF_N, n1);
+    }
+}
+
+#define IGEMM_TILE_FN(R, NV)                                                                              \
+    SIMD_TARGET static void igemm_tile_##R##_##NV(int64_t kc, int64_t ks, const float *const *a,          \
+                                                  const float *w, float *c, int64_t ldc, int64_t nc,      \
+                                                  const conv_epi *ep)                                     \
+    {                                                                                                     \
+        igemm_body(R, NV, kc, ks, a, w, c, ldc, nc, ep);                                                  \
+    }
+IGEMM_TILE_FN(1, 1) IGEMM_TILE_FN(2, 1) IGEMM_TILE_FN(3, 1) IGEMM_TILE_FN(4, 1)
+IGEMM_TILE_FN(5, 1) IGEMM_TILE_FN(6, 1)
+IGEMM_TILE_FN(1, 2) IGEMM_TILE_FN(2, 2) IGEMM_TILE_FN(3, 2) IGEMM_TILE_FN(4, 2)
+IGEMM_TILE_FN(5, 2) IGEMM_TILE_FN(6, 2)
+#if IGEMM_MR >= 8
+IGEMM_TILE_FN(7, 1) IGEMM_TILE_FN(8, 1)
+IGEMM_TILE_FN(7, 2) IGEMM_TILE_FN(8, 2)
+#define IGEMM_TALL(NV) , igemm_tile_7_##NV, igemm_tile_8_##NV
+#else
+#define IGEMM_TALL(NV)
+#endif
+#undef IGEMM_TILE_FN
+
+/* Depthwise: two vectors of channels per pass over the taps, then one, then
+ * a masked tail. Each tap costs a load of the input and of the weights. */
+SIMD_TARGET static void igemm_dwconv(int64_t channels, int taps, const float *const *in, const float *w,
+                                     int64_t cstride, float *out, const float *z, const conv_epi *ep)
+{
+    int64_t c = 0;
+    for (; c + 2 * VF_N <= channels; c += 2 * VF_N) {
+        vf a0 = vf_zero(), a1 = vf_zero();
+        for (int t = 0; t < taps; t++) {
+            const float *x = in[t] + c, *wt = w + t * cstride + c;
+            a0 = vf_fmadd(vf_load(x), vf_load(wt), a0);
+            a1 = vf_fmadd(vf_load(x + VF_N), vf_load(wt + VF_N), a1);
+        }
+        igemm_store(ep, a0, out, z, c, VF_N);
+        igemm_store(ep, a1, out, z, c + VF_N, VF_N);
+    }
+    for (; c < channels; c += VF_N) {
+        int64_t n = channels - c < VF_N ? channels - c : VF_N;
+        vf a0 = vf_zero();
+        /* w is padded to cstride channels, so a full load of it is in bounds */
+        for (int t = 0; t < taps; t++)
+            a0 = vf_fmadd(n == VF_N ? vf_load(in[t] + c) : vf_load_n(in[t] + c, n), vf_load(w + t * cstride + c),
+                          a0);
+        igemm_store(ep, a0, out, z, c, n);
+    }
+}
+
+/* The largest non-NaN value of the taps, `empty` when there is none (the
+ * reference's semantics): m stays NaN until a number arrives. */
+SIMD_TARGET static void igemm_max_pool(int64_t channels, int taps, const float *const *in, float *out,
+                                       float empty)
+{
+    for (int64_t c = 0; c < channels; c += VF_N) {
+        int64_t n = channels - c < VF_N ? channels - c : VF_N;
+        bool full = n == VF_N;
+        vf m = vf_set1(NAN);
+        for (int t = 0; t < taps; t++) {
+            vf x = full ? vf_load(in[t] + c) : vf_load_n(in[t] + c, n);
+            /* max() returns its second operand when either is NaN */
+            m = vf_select(vf_isnan(m), vf_max(x, m), x);
+        }
+        m = vf_select(vf_isnan(m), m, vf_set1(empty));
+        if (full) vf_store(out + c, m);
+        else vf_store_n(out + c, m, n);
+    }
+}
+
+SIMD_TARGET static void igemm_sum_pool(int64_t channels, int taps, const float *const *in, float *out,
+                                       float scale)
+{
+    int64_t c = 0;
+    for (; c < channels; c += VF_N) {
+        int64_t n = channels - c < VF_N ? channels - c : VF_N;
+        bool full = n == VF_N;
+        vf s = vf_zero();
+        for (int t = 0; t < taps; t++) s = vf_add(s, full ? vf_load(in[t] + c) : vf_load_n(in[t] + c, n));
+        s = vf_mul(s, vf_set1(scale));
+        if (full) vf_store(out + c, s);
+        else vf_store_n(out + c, s, n);
+    }
+}
+
+const igemm_ukernel IGEMM_TABLE = {
+    IGEMM_NAME,
+#if defined(SIMD_AVX512)
+    ONYX_ISA_AVX512,
+#else
+    ONYX_ISA_AVX2,
+#endif
+    IGEMM_MR,
+    2 * VF_N,
+    {NULL, igemm_tile_1_2, igemm_tile_2_2, igemm_tile_3_2, igemm_tile_4_2, igemm_tile_5_2,
+     igemm_tile_6_2 IGEMM_TALL(2)},
+    VF_N,
+    {NULL, igemm_tile_1_1, igemm_tile_2_1, igemm_tile_3_1, igemm_tile_4_1, igemm_tile_5_1,
+     igemm_tile_6_1 IGEMM_TALL(1)},
+    igemm_dwconv,
+    igemm_max_pool,
+    igemm_sum_pool,
+};
+#undef IGEMM_TALL
