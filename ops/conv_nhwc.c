@@ -26,6 +26,12 @@
 /* Kernels with more taps (larger than 8x8) take the reference path: the
  * microkernels' pointer table lives on the stack. */
 #define MAX_TAPS 64
+/* With few input channels per group (an RGB stem: 3), the microkernel would
+ * spend more time switching taps than multiplying: such tiles gather their
+ * rows (all taps) into one contiguous buffer first and run as one tap of
+ * depth taps*C. PACK_MAX_K bounds that buffer (MR rows on the stack). */
+#define PACK_MAX_CG 8
+#define PACK_MAX_K 512
 
 typedef struct nhwc_conv {
     const igemm_ukernel *uk;
@@ -38,6 +44,7 @@ typedef struct nhwc_conv {
     float *wpack;       /* dense: [group][strip][tap][cg][width]; depthwise: [tap][cstride] */
     int64_t cstride;    /* depthwise: channels rounded up to a whole vector block */
     float *zero;        /* a row of zeros (cg floats, or the image's channels for depthwise) */
+    k_scratch_buf own_scratch; /* used only outside a session (k_scratch) */
 } nhwc_conv;
 
 static void nhwc_conv_release(void *state)
@@ -46,6 +53,7 @@ static void nhwc_conv_release(void *state)
     if (!s) return;
     free(s->wpack);
     free(s->zero);
+    k_scratch_free(&s->own_scratch);
     free(s);
 }
 
@@ -127,14 +135,26 @@ typedef struct nhwc_geom {
     int64_t kh, kw, sh, sw, dh, dw, ph, pw;
 } nhwc_geom;
 
-/* The input pixel that tap (ky, kx) of output pixel q reads, or NULL in the
- * padding. */
-static inline const float *tap_pixel(const nhwc_geom *g, const float *x, int64_t q, int64_t ky, int64_t kx)
+/* Where the window of an output pixel lies: its image and the input
+ * coordinates of its top-left tap (possibly in the padding). */
+typedef struct window {
+    const float *img;
+    int64_t iy, ix;
+} window;
+
+static inline window window_of(const nhwc_geom *g, const float *x, int64_t q)
 {
-    int64_t per_img = g->oh * g->ow, img = q / per_img, r = q % per_img;
-    int64_t iy = (r / g->ow) * g->sh - g->ph + ky * g->dh, ix = (r % g->ow) * g->sw - g->pw + kx * g->dw;
-    if (iy < 0 || iy >= g->ih || ix < 0 || ix >= g->iw) return NULL;
-    return x + ((img * g->ih + iy) * g->iw + ix) * g->c;
+    int64_t per_img = g->oh * g->ow, img = q / per_img, r = q - img * per_img, oy = r / g->ow;
+    window w = {x + img * g->ih * g->iw * g->c, oy * g->sh - g->ph, (r - oy * g->ow) * g->sw - g->pw};
+    return w;
+}
+
+/* The input pixel tap (ky, kx) of the window reads, or NULL in the padding. */
+static inline const float *window_tap(const nhwc_geom *g, const window *w, int64_t ky, int64_t kx)
+{
+    int64_t iy = w->iy + ky * g->dh, ix = w->ix + kx * g->dw;
+    if ((uint64_t)iy >= (uint64_t)g->ih || (uint64_t)ix >= (uint64_t)g->iw) return NULL;
+    return w->img + (iy * g->iw + ix) * g->c;
 }
 
 /* ---- dense and grouped: the igemm ---- */
@@ -145,8 +165,14 @@ typedef struct dense_job {
     const float *x, *b, *z;
     float *y;
     conv_epi ep;
-    int64_t rows, tiles, blocks, units_per_group;
+    int64_t rows, tiles, blocks;
+    int64_t chunks;             /* the strips of a group cut into this many runs */
+    int64_t units;              /* group x block x chunk */
+    int threads;
+    char *scratch;              /* per thread: the A operands of one block's tiles */
+    size_t per_thread;
     bool pointwise;             /* 1x1, stride 1, no padding: row q reads pixel q */
+    bool gather_rows;           /* small cg: rows packed taps*cg deep (PACK_MAX_CG) */
 } dense_job;
 
 /* Rows of tile t: the rows are dealt out as evenly as the tile count allows. */
@@ -157,41 +183,98 @@ static void tile_rows(const dense_job *j, int64_t t, int64_t *r0, int64_t *nr)
     *nr = base + (t < rem);
 }
 
-static void dense_units(void *arg, int64_t begin, int64_t end)
+static void chunk_of(int64_t total, int64_t parts, int64_t i, int64_t *b, int64_t *e)
+{
+    int64_t base = total / parts, rem = total % parts;
+    *b = i * base + (i < rem ? i : rem);
+    *e = *b + base + (i < rem ? 1 : 0);
+}
+
+/* The A operand of tile rows [r0, r0+mr) of group grp: per tap, one pointer
+ * per row (a[t*IGEMM_MAX_MR + i]), or with gather_rows one pointer per row
+ * to the row's taps*cg values copied into `rows`. */
+static void tile_operand(const dense_job *j, int64_t grp, int64_t r0, int64_t mr, const float **a, float *rows)
+{
+    const nhwc_conv *s = j->s;
+    const nhwc_geom *g = j->g;
+    const int64_t coff = grp * s->cg;
+    if (j->pointwise) {
+        for (int64_t i = 0; i < mr; i++) a[i] = j->x + coff + (r0 + i) * g->c;
+        return;
+    }
+    window w[IGEMM_MAX_MR];
+    for (int64_t i = 0; i < mr; i++) w[i] = window_of(g, j->x, r0 + i);
+    if (!j->gather_rows) {
+        for (int64_t ky = 0, tp = 0; ky < s->kh; ky++)
+            for (int64_t kx = 0; kx < s->kw; kx++, tp++)
+                for (int64_t i = 0; i < mr; i++) {
+                    const float *px = window_tap(g, &w[i], ky, kx);
+                    a[tp * IGEMM_MAX_MR + i] = px ? px + coff : s->zero;
+                }
+        return;
+    }
+    const int64_t depth = s->kh * s->kw * s->cg, span = s->kw * s->cg;
+    for (int64_t i = 0; i < mr; i++) {
+        float *row = rows + i * depth;
+        a[i] = row;
+        for (int64_t ky = 0; ky < s->kh; ky++, row += span) {
+            const float *px = window_tap(g, &w[i], ky, 0), *last = window_tap(g, &w[i], ky, s->kw - 1);
+            if (px && last && g->dw == 1 && s->group == 1) { /* the whole kernel row lies in the image */
+                memcpy(row, px, (size_t)span * sizeof(float));
+                continue;
+            }
+            for (int64_t kx = 0; kx < s->kw; kx++) {
+                px = window_tap(g, &w[i], ky, kx);
+                for (int64_t p = 0; p < s->cg; p++) row[kx * s->cg + p] = px ? px[coff + p] : 0.0f;
+            }
+        }
+    }
+}
+
+/* Thread slot t: its share of the units. A unit builds the A operands of its
+ * block's tiles once, then runs each of its strips over them, so a strip of
+ * weights is read once per block while it stays in cache. */
+static void dense_thread(void *arg, int64_t begin, int64_t end)
 {
     const dense_job *j = arg;
     const nhwc_conv *s = j->s;
     const nhwc_geom *g = j->g;
     const igemm_ukernel *uk = s->uk;
-    const int64_t taps = s->kh * s->kw;
-    const float *ap[IGEMM_MAX_MR * MAX_TAPS];
-    for (int64_t u = begin; u < end; u++) {
-        int64_t grp = u / j->units_per_group, rest = u % j->units_per_group;
-        int64_t blk = rest / s->n_strips, st = rest % s->n_strips;
-        int64_t col0 = st * uk->nr, width = strip_width(s, st);
-        int64_t nc = s->mg - col0 < width ? s->mg - col0 : width;
-        const float *wp = s->wpack + (size_t)grp * s->group_floats + (size_t)(col0 * taps * s->cg);
-        igemm_tile_fn const *fns = width == uk->nr ? uk->tile : uk->tile_narrow;
-        int64_t ch0 = grp * s->mg + col0; /* first output channel of the strip */
-        conv_epi ep = j->ep;
-        if (j->b) ep.bias = j->b + ch0;
-        int64_t t1 = (blk + 1) * TILES_PER_BLOCK < j->tiles ? (blk + 1) * TILES_PER_BLOCK : j->tiles;
-        for (int64_t t = blk * TILES_PER_BLOCK; t < t1; t++) {
-            int64_t r0, mr;
-            tile_rows(j, t, &r0, &mr);
-            const float *xg = j->x + grp * s->cg;
-            if (j->pointwise) {
-                for (int64_t i = 0; i < mr; i++) ap[i] = xg + (r0 + i) * g->c;
-            } else {
-                for (int64_t ky = 0, tp = 0; ky < s->kh; ky++)
-                    for (int64_t kx = 0; kx < s->kw; kx++, tp++)
-                        for (int64_t i = 0; i < mr; i++) {
-                            const float *px = tap_pixel(g, j->x, r0 + i, ky, kx);
-                            ap[tp * IGEMM_MAX_MR + i] = px ? px + grp * s->cg : s->zero;
-                        }
+    const int64_t taps = s->kh * s->kw, depth = taps * s->cg;
+    const int64_t ks = j->gather_rows ? 1 : taps, kc = j->gather_rows ? depth : s->cg;
+    const int64_t per_tile = j->gather_rows || j->pointwise ? IGEMM_MAX_MR : taps * IGEMM_MAX_MR;
+    for (int64_t t = begin; t < end; t++) {
+        const float **a = (const float **)(void *)(j->scratch + (size_t)t * j->per_thread);
+        float *rows = (float *)(void *)(a + TILES_PER_BLOCK * per_tile);
+        int64_t u0, u1;
+        chunk_of(j->units, j->threads, t, &u0, &u1);
+        for (int64_t u = u0; u < u1; u++) {
+            int64_t grp = u / (j->blocks * j->chunks), rest = u % (j->blocks * j->chunks);
+            int64_t blk = rest / j->chunks, st0, st1;
+            chunk_of(s->n_strips, j->chunks, rest % j->chunks, &st0, &st1);
+            int64_t tile0 = blk * TILES_PER_BLOCK;
+            int64_t tile1 = tile0 + TILES_PER_BLOCK < j->tiles ? tile0 + TILES_PER_BLOCK : j->tiles;
+            for (int64_t tl = tile0; tl < tile1; tl++) {
+                int64_t r0, mr;
+                tile_rows(j, tl, &r0, &mr);
+                tile_operand(j, grp, r0, mr, a + (tl - tile0) * per_tile,
+                             rows + (tl - tile0) * IGEMM_MAX_MR * (j->gather_rows ? depth : 0));
             }
-            ep.z = j->z ? j->z + r0 * g->m + ch0 : NULL;
-            fns[mr](s->cg, taps, ap, wp, j->y + r0 * g->m + ch0, g->m, nc, &ep);
+            for (int64_t st = st0; st < st1; st++) {
+                int64_t col0 = st * uk->nr, width = strip_width(s, st);
+                int64_t nc = s->mg - col0 < width ? s->mg - col0 : width;
+                const float *wp = s->wpack + (size_t)grp * s->group_floats + (size_t)(col0 * depth);
+                igemm_tile_fn const *fns = width == uk->nr ? uk->tile : uk->tile_narrow;
+                int64_t ch0 = grp * s->mg + col0; /* first output channel of the strip */
+                conv_epi ep = j->ep;
+                if (j->b) ep.bias = j->b + ch0;
+                for (int64_t tl = tile0; tl < tile1; tl++) {
+                    int64_t r0, mr;
+                    tile_rows(j, tl, &r0, &mr);
+                    ep.z = j->z ? j->z + r0 * g->m + ch0 : NULL;
+                    fns[mr](kc, ks, a + (tl - tile0) * per_tile, wp, j->y + r0 * g->m + ch0, g->m, nc, &ep);
+                }
+            }
         }
     }
 }
@@ -206,21 +289,27 @@ typedef struct dw_job {
     conv_epi ep;
 } dw_job;
 
-static void dw_pixels(void *arg, int64_t begin, int64_t end)
+/* Output rows [begin, end) of all images: each row's kh input rows (NULL in
+ * the padding) go to the row microkernel. */
+static void dw_rows(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *j = arg;
     const nhwc_conv *s = j->s;
     const nhwc_geom *g = j->g;
-    int taps = (int)(s->kh * s->kw);
-    const float *ip[MAX_TAPS];
-    for (int64_t q = begin; q < end; q++) {
-        for (int64_t ky = 0, t = 0; ky < s->kh; ky++)
-            for (int64_t kx = 0; kx < s->kw; kx++, t++) {
-                const float *px = tap_pixel(g, j->x, q, ky, kx);
-                ip[t] = px ? px : s->zero;
-            }
-        s->uk->dwconv(g->c, taps, ip, s->wpack, s->cstride, j->y + q * g->m, j->z ? j->z + q * g->m : NULL,
-                      &j->ep);
+    const float *rows[MAX_TAPS];
+    dwconv_row_fn fn = s->kh == 3 && s->kw == 3 ? s->uk->dw_row_3x3
+                       : s->kh == 5 && s->kw == 5 ? s->uk->dw_row_5x5 : s->uk->dw_row;
+    dw_row_args a = {rows, g->iw, g->c, g->ow, g->sw, g->dw, g->pw, s->kh, s->kw, s->wpack, s->cstride,
+                     NULL, NULL, &j->ep};
+    for (int64_t r = begin; r < end; r++) {
+        int64_t img = r / g->oh, oy = r % g->oh;
+        for (int64_t ky = 0; ky < s->kh; ky++) {
+            int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+            rows[ky] = iy >= 0 && iy < g->ih ? j->x + (img * g->ih + iy) * g->iw * g->c : NULL;
+        }
+        a.out = j->y + r * g->ow * g->m;
+        a.z = j->z ? j->z + r * g->ow * g->m : NULL;
+        fn(&a);
     }
 }
 
@@ -273,16 +362,31 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     if (s->depthwise) {
         ep.bias = b ? b->data : NULL;
         dw_job j = {s, &g, x->data, z ? z->data : NULL, y->data, ep};
-        k_parallel_for(k, rows, dw_pixels, &j);
+        k_parallel_for(k, g.n * g.oh, dw_rows, &j);
         return ONYX_OK;
     }
-    dense_job j = {s, &g, x->data, b ? b->data : NULL, z ? z->data : NULL, y->data, ep, rows, 0, 0, 0, false};
+    dense_job j = {s, &g, x->data, b ? b->data : NULL, z ? z->data : NULL, y->data, ep, rows, 0, 0, 1, 0, 0,
+                   NULL, 0, false, false};
     j.tiles = (rows + s->uk->mr - 1) / s->uk->mr;
     j.blocks = (j.tiles + TILES_PER_BLOCK - 1) / TILES_PER_BLOCK;
-    j.units_per_group = j.blocks * s->n_strips;
     j.pointwise = s->kh == 1 && s->kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
                   g.oh == g.ih && g.ow == g.iw;
-    k_parallel_for(k, j.units_per_group * s->group, dense_units, &j);
+    j.gather_rows = !j.pointwise && s->cg <= PACK_MAX_CG && s->cg * s->kh * s->kw <= PACK_MAX_K;
+    /* enough units to keep every thread busy: split the strips when blocks are few */
+    j.threads = k_num_threads(k);
+    while (s->group * j.blocks * j.chunks < 4 * j.threads && j.chunks < s->n_strips) j.chunks *= 2;
+    if (j.chunks > s->n_strips) j.chunks = s->n_strips;
+    j.units = s->group * j.blocks * j.chunks;
+    int64_t taps = s->kh * s->kw;
+    size_t ptrs = (size_t)TILES_PER_BLOCK * IGEMM_MAX_MR * (size_t)(j.gather_rows || j.pointwise ? 1 : taps);
+    size_t floats = j.gather_rows ? (size_t)(TILES_PER_BLOCK * IGEMM_MAX_MR * taps * s->cg) : 0;
+    j.per_thread = (ptrs * sizeof(float *) + floats * sizeof(float) + 63) / 64 * 64;
+    k_scratch_buf *sb = k_scratch(k, K_SCRATCH_IMAGE, &s->own_scratch);
+    if (!k_scratch_reserve(sb, j.per_thread * (size_t)j.threads / sizeof(float)))
+        return k_fail(k, ONYX_E_NOMEM, "out of memory for the convolution's scratch");
+    j.scratch = (char *)sb->data;
+    if (j.threads > 1) k_parallel_for(k, j.threads, dense_thread, &j);
+    else dense_thread(&j, 0, 1);
     return ONYX_OK;
 }
 

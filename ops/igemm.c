@@ -58,6 +58,27 @@ static void generic_dwconv(int64_t channels, int taps, const float *const *in, c
     for (int64_t c = 0; c < channels; c++) out[c] = epi_value(ep, out[c], c, z);
 }
 
+static void generic_dw_row(const dw_row_args *a)
+{
+    const int64_t C = a->c;
+    for (int64_t ox = 0; ox < a->ow; ox++) {
+        float *out = a->out + ox * C;
+        for (int64_t c = 0; c < C; c++) out[c] = 0.0f;
+        for (int64_t ky = 0; ky < a->kh; ky++) {
+            const float *row = a->rows[ky];
+            if (!row) continue;
+            for (int64_t kx = 0; kx < a->kw; kx++) {
+                int64_t ix = ox * a->sw - a->pw + kx * a->dw;
+                if (ix < 0 || ix >= a->iw) continue;
+                const float *px = row + ix * C, *wt = a->w + (ky * a->kw + kx) * a->cstride;
+                for (int64_t c = 0; c < C; c++) out[c] += px[c] * wt[c];
+            }
+        }
+        const float *zr = a->z ? a->z + ox * C : NULL;
+        for (int64_t c = 0; c < C; c++) out[c] = epi_value(a->ep, out[c], c, zr);
+    }
+}
+
 static void generic_max_pool(int64_t channels, int taps, const float *const *in, float *out, float empty)
 {
     for (int64_t c = 0; c < channels; c++) out[c] = NAN;
@@ -82,7 +103,7 @@ const igemm_ukernel igemm_f32_generic = {
     "igemm_f32_4x16_generic", ONYX_ISA_GENERIC, GEN_MR, GEN_NR,
     {NULL, generic_tile_1, generic_tile_2, generic_tile_3, generic_tile_4},
     0, {NULL},
-    generic_dwconv, generic_max_pool, generic_sum_pool,
+    generic_dwconv, generic_dw_row, generic_dw_row, generic_dw_row, generic_max_pool, generic_sum_pool,
 };
 
 const igemm_ukernel *igemm_ukernel_for_isa(onyx_isa isa)

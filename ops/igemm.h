@@ -45,6 +45,20 @@ typedef void (*igemm_tile_fn)(int64_t kc, int64_t ks, const float *const *a, con
 typedef void (*dwconv_fn)(int64_t channels, int taps, const float *const *in, const float *w,
                           int64_t cstride, float *out, const float *z, const conv_epi *ep);
 
+/* Depthwise conv, one output row: out[ox*c + ch] = act(bias[ch] + z[ox*c + ch] +
+ * sum over taps (ky, kx) of rows[ky][(ox*sw - pw + kx*dw)*c + ch] * w[(ky*kw + kx)*cstride + ch])
+ * for ox < ow and ch < c, taps outside [0, iw) or on a NULL row (padding) left out. */
+typedef struct dw_row_args {
+    const float *const *rows;   /* kh input rows, NULL in the padding */
+    int64_t iw, c, ow, sw, dw, pw, kh, kw;
+    const float *w;
+    int64_t cstride;
+    float *out;
+    const float *z;             /* residual row, or NULL */
+    const conv_epi *ep;         /* bias at channel 0 */
+} dw_row_args;
+typedef void (*dwconv_row_fn)(const dw_row_args *a);
+
 /* Pooling, one output pixel, every channel (padding taps are left out by the
  * caller). Max: the largest non-NaN value of the taps, or param when there is
  * none. Sum: the sum of the taps times param (AveragePool passes 1/count). */
@@ -59,6 +73,7 @@ typedef struct igemm_ukernel {
     int nr_narrow;                            /* a narrower strip for the last channels, 0: none */
     igemm_tile_fn tile_narrow[IGEMM_MAX_MR + 1];
     dwconv_fn dwconv;
+    dwconv_row_fn dw_row, dw_row_3x3, dw_row_5x5; /* any kernel, and the weights-in-registers forms */
     pool_fn max_pool, sum_pool;
 } igemm_ukernel;
 

@@ -121,6 +121,49 @@ static void neon_dwconv(int64_t channels, int taps, const float *const *in, cons
     }
 }
 
+/* Depthwise rows: four channels per block, the taps' weights of a 3x3
+ * kernel held in registers, others read from L1. */
+static inline __attribute__((always_inline)) void neon_dw_row_body(const int KH, const int KW, const dw_row_args *a)
+{
+    const int64_t kh = KH ? KH : a->kh, kw = KW ? KW : a->kw, C = a->c;
+    int64_t c = 0;
+    for (; c + 4 <= C; c += 4) {
+        float32x4_t wv[9]; /* KH * KW <= 9 */
+        for (int t = 0; t < KH * KW; t++) wv[t] = vld1q_f32(a->w + t * a->cstride + c);
+        for (int64_t ox = 0; ox < a->ow; ox++) {
+            float32x4_t acc = vdupq_n_f32(0.0f);
+            for (int64_t ky = 0; ky < kh; ky++) {
+                const float *row = a->rows[ky];
+                if (!row) continue;
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    int64_t ix = ox * a->sw - a->pw + kx * a->dw;
+                    if (ix < 0 || ix >= a->iw) continue;
+                    float32x4_t wt = KH ? wv[ky * KW + kx] : vld1q_f32(a->w + (ky * kw + kx) * a->cstride + c);
+                    acc = vfmaq_f32(acc, vld1q_f32(row + ix * C + c), wt);
+                }
+            }
+            neon_store(a->ep, acc, a->out + ox * C, a->z ? a->z + ox * C : NULL, c, 4);
+        }
+    }
+    for (; c < C; c++) /* the last channels one at a time */
+        for (int64_t ox = 0; ox < a->ow; ox++) {
+            float s = 0.0f;
+            for (int64_t ky = 0; ky < kh; ky++) {
+                const float *row = a->rows[ky];
+                for (int64_t kx = 0; row && kx < kw; kx++) {
+                    int64_t ix = ox * a->sw - a->pw + kx * a->dw;
+                    if (ix >= 0 && ix < a->iw) s += row[ix * C + c] * a->w[(ky * kw + kx) * a->cstride + c];
+                }
+            }
+            if (a->ep->bias) s += a->ep->bias[c];
+            if (a->z) s += a->z[ox * C + c];
+            a->out[ox * C + c] = gemm_act_scalar(a->ep->act, a->ep->p0, a->ep->p1, s);
+        }
+}
+
+static void neon_dw_row(const dw_row_args *a) { neon_dw_row_body(0, 0, a); }
+static void neon_dw_row_3x3(const dw_row_args *a) { neon_dw_row_body(3, 3, a); }
+
 static void neon_max_pool(int64_t channels, int taps, const float *const *in, float *out, float empty)
 {
     int64_t c = 0;
@@ -163,6 +206,6 @@ const igemm_ukernel igemm_f32_neon = {
     4,
     {NULL, neon_tile_1_1, neon_tile_2_1, neon_tile_3_1, neon_tile_4_1, neon_tile_5_1, neon_tile_6_1,
      neon_tile_7_1, neon_tile_8_1},
-    neon_dwconv, neon_max_pool, neon_sum_pool,
+    neon_dwconv, neon_dw_row, neon_dw_row_3x3, neon_dw_row, neon_max_pool, neon_sum_pool,
 };
 #endif

@@ -131,6 +131,55 @@ SIMD_TARGET static void igemm_dwconv(int64_t channels, int taps, const float *co
     }
 }
 
+/* Depthwise rows: per block of VF_N channels, the weights of every tap stay
+ * in registers (KH x KW known at compile time; 0 x 0 reads them from L1)
+ * while the block walks the output row; columns whose taps all lie inside
+ * the row skip the bounds checks. */
+SIMD_FN void igemm_dw_row_body(const int KH, const int KW, const dw_row_args *a)
+{
+    const int64_t kh = KH ? KH : a->kh, kw = KW ? KW : a->kw, C = a->c;
+    const int64_t lo = (a->pw + a->sw - 1) / a->sw;
+    int64_t hi = a->iw - 1 + a->pw - (kw - 1) * a->dw;
+    hi = hi < 0 ? 0 : hi / a->sw + 1;
+    if (hi > a->ow) hi = a->ow;
+    for (int64_t c = 0; c < C; c += VF_N) {
+        const int64_t n = C - c < VF_N ? C - c : VF_N;
+        const bool full = n == VF_N;
+        vf wv[25]; /* KH * KW <= 25 */
+#pragma GCC unroll 25
+        for (int t = 0; t < KH * KW; t++) wv[t] = vf_load(a->w + t * a->cstride + c);
+        for (int64_t ox = 0; ox < a->ow; ox++) {
+            const bool inside = ox >= lo && ox < hi;
+            const int64_t ix0 = ox * a->sw - a->pw;
+            vf acc = vf_zero();
+#pragma GCC unroll 5
+            for (int64_t ky = 0; ky < kh; ky++) {
+                const float *row = a->rows[ky];
+                if (!row) continue;
+#pragma GCC unroll 5
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    const int64_t ix = ix0 + kx * a->dw;
+                    if (!inside && (ix < 0 || ix >= a->iw)) continue;
+                    const float *px = row + ix * C + c;
+                    vf v = full ? vf_load(px) : vf_load_n(px, n);
+                    vf wt = KH ? wv[ky * KW + kx] : vf_load(a->w + (ky * kw + kx) * a->cstride + c);
+                    acc = vf_fmadd(v, wt, acc);
+                }
+            }
+            igemm_store(a->ep, acc, a->out + ox * C, a->z ? a->z + ox * C : NULL, c, n);
+        }
+    }
+}
+
+SIMD_TARGET static void igemm_dw_row(const dw_row_args *a) { igemm_dw_row_body(0, 0, a); }
+SIMD_TARGET static void igemm_dw_row_3x3(const dw_row_args *a) { igemm_dw_row_body(3, 3, a); }
+#if defined(SIMD_AVX512) /* 25 weight vectors need 32 registers */
+SIMD_TARGET static void igemm_dw_row_5x5(const dw_row_args *a) { igemm_dw_row_body(5, 5, a); }
+#define IGEMM_DW_5X5 igemm_dw_row_5x5
+#else
+#define IGEMM_DW_5X5 igemm_dw_row
+#endif
+
 /* The largest non-NaN value of the taps, `empty` when there is none (the
  * reference's semantics): m stays NaN until a number arrives. */
 SIMD_TARGET static void igemm_max_pool(int64_t channels, int taps, const float *const *in, float *out,
@@ -181,7 +230,11 @@ const igemm_ukernel IGEMM_TABLE = {
     {NULL, igemm_tile_1_1, igemm_tile_2_1, igemm_tile_3_1, igemm_tile_4_1, igemm_tile_5_1,
      igemm_tile_6_1 IGEMM_TALL(1)},
     igemm_dwconv,
+    igemm_dw_row,
+    igemm_dw_row_3x3,
+    IGEMM_DW_5X5,
     igemm_max_pool,
     igemm_sum_pool,
 };
 #undef IGEMM_TALL
+#undef IGEMM_DW_5X5

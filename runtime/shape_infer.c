@@ -307,6 +307,38 @@ static bool sf_pool(sctx *c)
     return set_out(c, 0, x->dtype, x->rank, d) && set_out(c, 1, ONYX_INT64, x->rank, d);
 }
 
+/* The NHWC forms (ai.onyx.NhwcConv, NhwcMaxPool, NhwcAveragePool): the NCHW
+ * window rule on a view of X with the channels moved to axis 1. */
+static bool nhwc_window(sctx *c, const si_value *x, const int64_t *kernel, bool ceil_mode, int64_t *d)
+{
+    if (x->rank != 4) return false;
+    si_value v = *x;
+    v.dims[1] = x->dims[3], v.dims[2] = x->dims[1], v.dims[3] = x->dims[2];
+    d[0] = x->dims[0];
+    return window_out(c, &v, kernel, 2, ceil_mode, d + 1);
+}
+
+static bool sf_nhwc_conv(sctx *c)
+{
+    const si_value *x = IN(c, 0), *w = IN(c, 1);
+    int64_t d[4];
+    if (!x || !w || w->rank != 4 || !nhwc_window(c, x, w->dims + 2, false, d)) return false;
+    d[3] = w->dims[0];
+    return set_out(c, 0, x->dtype, 4, d);
+}
+
+static bool sf_nhwc_pool(sctx *c)
+{
+    const si_value *x = IN(c, 0);
+    const int64_t *ks;
+    int64_t d[4];
+    if (!x || k_attr_ints(&c->kc, "kernel_shape", &ks) != 2 ||
+        !nhwc_window(c, x, ks, k_attr_int(&c->kc, "ceil_mode", 0) != 0, d))
+        return false;
+    d[3] = x->dims[3];
+    return set_out(c, 0, x->dtype, 4, d);
+}
+
 static bool sf_global_pool(sctx *c)
 {
     const si_value *x = IN(c, 0);
@@ -841,6 +873,8 @@ static const struct {
     {"", "MaxPool", sf_pool}, {"", "AveragePool", sf_pool}, {"", "LpPool", sf_pool},
     {"", "GlobalAveragePool", sf_global_pool}, {"", "GlobalMaxPool", sf_global_pool},
     {"", "GlobalLpPool", sf_global_pool}, {"", "Gemm", sf_gemm}, {"ai.onyx", "FusedGemm", sf_gemm},
+    {"ai.onyx", "NhwcConv", sf_nhwc_conv}, {"ai.onyx", "NhwcMaxPool", sf_nhwc_pool},
+    {"ai.onyx", "NhwcAveragePool", sf_nhwc_pool},
     {"", "MatMul", sf_matmul}, {"ai.onyx", "FusedMatMul", sf_matmul}, {"ai.onyx", "Attention", sf_attention},
     /* layout */
     {"", "Reshape", sf_reshape}, {"", "Flatten", sf_flatten}, {"", "Transpose", sf_transpose},

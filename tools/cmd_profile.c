@@ -252,7 +252,7 @@ static double node_flops(const onyx_node_info *n, int ni, const onyx_tensor *con
     bool std_dom = !n->domain[0] || !strcmp(n->domain, "ai.onnx");
     bool ms_dom = !strcmp(n->domain, "com.microsoft");
     if (!std_dom && !onyx_dom && !ms_dom) return 0;
-    if (!strcmp(op, "Conv") || !strcmp(op, "FusedConv") || !strcmp(op, "ConvInteger")) {
+    if (!strcmp(op, "Conv") || !strcmp(op, "FusedConv") || !strcmp(op, "NhwcConv") || !strcmp(op, "ConvInteger")) {
         /* 2 * N*Cout*prod(out) * Cin/g*prod(k) = 2 * numel(Y) * numel(W)/Cout */
         int64_t cout = onyx_tensor_rank(b) > 0 ? onyx_tensor_dims(b)[0] : 0;
         return cout > 0 ? 2.0 * (double)numel_of(y) * (double)numel_of(b) / (double)cout : 0;

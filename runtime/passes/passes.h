@@ -86,5 +86,6 @@ onyx_status pass_gelu(pass_ctx *c, onyx_error *err);
 onyx_status pass_attention(pass_ctx *c, onyx_error *err);
 onyx_status pass_residual(pass_ctx *c, onyx_error *err);
 onyx_status pass_activation(pass_ctx *c, onyx_error *err);
+onyx_status pass_layout(pass_ctx *c, onyx_error *err);
 
 #endif
