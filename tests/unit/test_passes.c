@@ -364,6 +364,37 @@ static void g_conv_silu(onyx_model *m)
     add_output(m, "y");
 }
 
+/* A small CNN: conv -> relu -> max pool -> pad -> conv + per-channel bias ->
+ * SE-style gate (global pool -> sigmoid -> mul) -> concat with itself ->
+ * resize x2 -> global average pool. */
+static void g_cnn(onyx_model *m)
+{
+    int64_t d[4] = {1, 3, 8, 8}, w1[4] = {5, 3, 3, 3}, w2[4] = {6, 5, 3, 3}, cb[3] = {6, 1, 1}, pd[1] = {8},
+            sd[1] = {4};
+    add_input(m, "x", 4, d);
+    onyx_node *c1 = node(m, "Conv", "x", add_const(m, "w1", 4, w1, NULL), NULL, "c1");
+    ge_set_attr_ints(m, c1, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    node(m, "Relu", "c1", NULL, NULL, "r1");
+    onyx_node *mp = node(m, "MaxPool", "r1", NULL, NULL, "p1");
+    ge_set_attr_ints(m, mp, "kernel_shape", 2, (int64_t[]){2, 2});
+    ge_set_attr_ints(m, mp, "strides", 2, (int64_t[]){2, 2});
+    onyx_node *pad = node(m, "Pad", "p1", add_iconst(m, "pads", 1, pd, (int64_t[]){0, 0, 1, 1, 0, 0, 1, 1}), NULL, "q1");
+    ge_set_attr_string(m, pad, "mode", "reflect");
+    node(m, "Conv", "q1", add_const(m, "w2", 4, w2, NULL), NULL, "c2");
+    node(m, "Add", "c2", add_const(m, "cb", 3, cb, NULL), NULL, "a2");
+    node(m, "GlobalAveragePool", "a2", NULL, NULL, "g2");
+    node(m, "Sigmoid", "g2", NULL, NULL, "s2");
+    node(m, "Mul", "a2", "s2", NULL, "m2");
+    onyx_node *cat = node(m, "Concat", "m2", "m2", NULL, "k2");
+    ge_set_attr_int(m, cat, "axis", 1);
+    const char *rs[4] = {"k2", "", add_const(m, "scales", 1, sd, (float[]){1, 1, 2, 2}), NULL};
+    const char *ro[1] = {"u2"};
+    ge_add_node(m, m->graph, "Resize", "", "", 3, rs, 1, ro);
+    node(m, "GlobalAveragePool", "u2", NULL, NULL, "y");
+    add_output(m, "y");
+    add_output(m, "m2");
+}
+
 /* ---------------------------------------------------------------- tests */
 
 /* Optimizes a fresh copy of the graph; when onyx has a kernel for the fused
@@ -533,6 +564,32 @@ static void test_residual_activation(void)
     onyx_model_free(m);
 }
 
+static void test_layout(void)
+{
+    int64_t d[4] = {1, 3, 8, 8};
+    onyx_model *m;
+    check_same(g_cnn, 17, "layout", 0, 4, d, 1e-5, &m);
+    /* everything runs in NHWC: a Transpose in, one out per graph output, the
+     * constant bias and the scales permuted, the pools and the gate moved */
+    CHECK(count_op(m, "NhwcConv") == 2 && count_op(m, "NhwcMaxPool") == 1);
+    CHECK(count_op(m, "Conv") == 0 && count_op(m, "MaxPool") == 0 && count_op(m, "GlobalAveragePool") == 0);
+    CHECK(count_op(m, "ReduceMean") == 2 && count_op(m, "Transpose") == 3);
+    const onyx_node *cat = find_op(m, "Concat");
+    CHECK(cat && ge_attr_int(cat, "axis", 0) == 3);
+    const onyx_node *add = find_op(m, "Add");
+    const onyx_tensor *bias = add ? ge_const(m->graph, add->inputs[1]) : NULL;
+    CHECK(bias && bias->rank == 4 && bias->dims[3] == 6 && bias->dims[1] == 1);
+    CHECK(ge_is_graph_output(m->graph, "y") && ge_is_graph_output(m->graph, "m2"));
+    onyx_model_free(m);
+    /* --standard-ops leaves the layout alone */
+    m = new_model(17);
+    g_cnn(m);
+    int before = m->graph->n_nodes;
+    last_report rep = {0};
+    CHECK(optimize(m, "layout", 1, &rep) == ONYX_OK && m->graph->n_nodes == before && count_op(m, "Transpose") == 0);
+    onyx_model_free(m);
+}
+
 static void test_errors(void)
 {
     onyx_model *m = new_model(17);
@@ -557,6 +614,7 @@ int main(void)
     test_gelu();
     test_attention();
     test_residual_activation();
+    test_layout();
     test_errors();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
