@@ -17,6 +17,7 @@
 #include "conv_fast.h"
 #include "igemm.h"
 #include "nhwc.h"
+#include "winograd.h"
 
 #include <stdlib.h>
 
@@ -37,6 +38,7 @@ typedef struct nhwc_conv {
     const igemm_ukernel *uk;
     int64_t m, cg, group, mg, kh, kw;
     bool depthwise;
+    bool winograd;      /* 3x3, stride 1: wpack holds the 36 transformed kernels (winograd.h) */
     /* dense: per group, n_full strips of uk->nr columns then at most one
      * last strip of last_w columns (uk->nr_narrow when that suffices) */
     int64_t n_full, last_w, n_strips;
@@ -62,11 +64,11 @@ static int64_t strip_width(const nhwc_conv *s, int64_t strip)
     return strip < s->n_full ? s->uk->nr : s->last_w;
 }
 
-/* Packs group g of W (OIHW) into strips: strip j holds, for each tap and input
- * channel, the weights of its columns (zero past the group's last channel). */
-static void pack_dense(const nhwc_conv *s, const float *w, int64_t g, float *dst)
+/* Packs group g of W (OIHW, `taps` per kernel) into strips: strip j holds, for
+ * each tap and input channel, the weights of its columns (zero past the
+ * group's last channel). */
+static void pack_dense(const nhwc_conv *s, const float *w, int64_t g, int64_t taps, float *dst)
 {
-    int64_t taps = s->kh * s->kw;
     for (int64_t st = 0; st < s->n_strips; st++) {
         int64_t width = strip_width(s, st), col0 = st * s->uk->nr;
         for (int64_t t = 0; t < taps; t++)
@@ -76,6 +78,28 @@ static void pack_dense(const nhwc_conv *s, const float *w, int64_t g, float *dst
                     dst[j] = oc < s->mg ? w[((g * s->mg + oc) * s->cg + p) * taps + t] : 0.0f;
                 }
     }
+}
+
+/* Winograd F(4x4, 3x3) for dense stride-1 3x3 convolutions with enough
+ * channels to amortize the transforms, and weights small enough that their
+ * transformed copy (4x the size) is worth its memory: the big late-stage
+ * kernels of a classifier work on small images, where it gains little. */
+#define WINO_MIN_CHANNELS 16
+#define WINO_MAX_WEIGHTS (128 * 128)
+
+static bool winograd_wins(onyx_kctx *k, const nhwc_conv *s)
+{
+    if (s->group != 1 || s->kh != 3 || s->kw != 3 || s->cg < WINO_MIN_CHANNELS || s->m < WINO_MIN_CHANNELS ||
+        s->cg * s->m > WINO_MAX_WEIGHTS)
+        return false;
+    const int64_t *v;
+    int n = k_attr_ints(k, "strides", &v);
+    for (int i = 0; i < n; i++)
+        if (v[i] != 1) return false;
+    n = k_attr_ints(k, "dilations", &v);
+    for (int i = 0; i < n; i++)
+        if (v[i] != 1) return false;
+    return true;
 }
 
 static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
@@ -96,8 +120,20 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
     s->kh = w->dims[2];
     s->kw = w->dims[3];
     s->depthwise = cg == 1 && s->mg == 1;
-    int64_t taps = s->kh * s->kw;
+    s->winograd = winograd_wins(k, s);
+    /* the Winograd form packs 36 transformed taps per kernel */
+    int64_t taps = s->winograd ? WINO_POS : s->kh * s->kw;
     const float *wf = w->data;
+    float *wt = NULL;
+    if (s->winograd) {
+        wt = malloc((size_t)(m * cg * WINO_POS) * sizeof(float));
+        if (!wt) {
+            free(s);
+            return k_fail(k, ONYX_E_NOMEM, "out of memory packing W");
+        }
+        for (int64_t i = 0; i < m * cg; i++) wino_weight_transform(wf + i * 9, wt + i * WINO_POS);
+        wf = wt;
+    }
     size_t total;
     if (s->depthwise) {
         s->cstride = (m + 15) / 16 * 16;
@@ -115,6 +151,7 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
     size_t zero_floats = (size_t)(s->depthwise ? s->cstride : cg) + 16;
     s->zero = calloc(zero_floats, sizeof(float));
     if (!s->wpack || !s->zero) {
+        free(wt);
         nhwc_conv_release(s);
         return k_fail(k, ONYX_E_NOMEM, "out of memory packing W");
     }
@@ -122,8 +159,9 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
         for (int64_t t = 0; t < taps; t++)
             for (int64_t c = 0; c < s->cstride; c++) s->wpack[t * s->cstride + c] = c < m ? wf[c * taps + t] : 0.0f;
     } else {
-        for (int64_t g = 0; g < grp; g++) pack_dense(s, wf, g, s->wpack + (size_t)g * s->group_floats);
+        for (int64_t g = 0; g < grp; g++) pack_dense(s, wf, g, taps, s->wpack + (size_t)g * s->group_floats);
     }
+    free(wt);
     *state = s;
     return ONYX_OK;
 }
@@ -313,6 +351,97 @@ static void dw_rows(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* ---- Winograd F(4x4, 3x3) ---- */
+
+typedef struct wino_job {
+    const nhwc_conv *s;
+    const nhwc_geom *g;
+    const wino_kernels *wk;
+    const float *x, *z;
+    float *y;
+    conv_epi ep;
+    int64_t th, tw, tiles, tb, blocks;  /* 4x4 output tiles per column/row, in all; per block */
+    int threads;
+    float *scratch;                     /* per thread: V [36][tb][C], then M [36][tb][M] */
+    size_t per_thread;
+} wino_job;
+
+/* Tiles [t0, t0+nb): the input transform into V, the 36 products into M on
+ * the igemm microkernels (B = the transformed weights of that position),
+ * the output transform with the epilogue into Y. */
+static void wino_block(const wino_job *j, float *v, float *mm, int64_t t0, int64_t nb)
+{
+    const nhwc_conv *s = j->s;
+    const nhwc_geom *g = j->g;
+    const igemm_ukernel *uk = s->uk;
+    const int64_t C = g->c, K = g->m, per_img = j->th * j->tw;
+    for (int64_t i = 0; i < nb; i++) {
+        int64_t t = t0 + i, img = t / per_img, r = t % per_img;
+        int64_t iy0 = (r / j->tw) * 4 - g->ph, ix0 = (r % j->tw) * 4 - g->pw;
+        const float *rows[6];
+        for (int q = 0; q < 6; q++)
+            rows[q] = iy0 + q >= 0 && iy0 + q < g->ih ? j->x + (img * g->ih + iy0 + q) * g->iw * C : NULL;
+        j->wk->input(rows, ix0, g->iw, C, v + i * C, j->tb * C);
+    }
+    const conv_epi plain = {NULL, NULL, 0, GEMM_ACT_NONE, 0, 0};
+    const float *a[IGEMM_MAX_MR];
+    for (int64_t st = 0; st < s->n_strips; st++) {
+        int64_t col0 = st * uk->nr, width = strip_width(s, st), nc = K - col0 < width ? K - col0 : width;
+        igemm_tile_fn const *fns = width == uk->nr ? uk->tile : uk->tile_narrow;
+        for (int p = 0; p < WINO_POS; p++) {
+            const float *wp = s->wpack + (size_t)(col0 * WINO_POS * C + p * C * width);
+            for (int64_t i0 = 0; i0 < nb; i0 += uk->mr) {
+                int64_t mr = nb - i0 < uk->mr ? nb - i0 : uk->mr;
+                for (int64_t i = 0; i < mr; i++) a[i] = v + (p * j->tb + i0 + i) * C;
+                fns[mr](C, 1, a, wp, mm + (p * j->tb + i0) * K + col0, K, nc, &plain);
+            }
+        }
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        int64_t t = t0 + i, img = t / per_img, r = t % per_img, oy = (r / j->tw) * 4, ox = (r % j->tw) * 4;
+        int64_t at = ((img * g->oh + oy) * g->ow + ox) * K;
+        int nrows = (int)(g->oh - oy < 4 ? g->oh - oy : 4), ncols = (int)(g->ow - ox < 4 ? g->ow - ox : 4);
+        j->wk->output(mm + i * K, j->tb * K, K, j->y + at, g->ow * K, nrows, ncols, j->z ? j->z + at : NULL, &j->ep);
+    }
+}
+
+static void wino_thread(void *arg, int64_t begin, int64_t end)
+{
+    const wino_job *j = arg;
+    for (int64_t t = begin; t < end; t++) {
+        float *v = j->scratch + (size_t)t * j->per_thread;
+        float *mm = v + (size_t)(WINO_POS * j->tb * j->g->c);
+        int64_t b0, b1;
+        chunk_of(j->blocks, j->threads, t, &b0, &b1);
+        for (int64_t b = b0; b < b1; b++) {
+            int64_t t0 = b * j->tb;
+            wino_block(j, v, mm, t0, j->tiles - t0 < j->tb ? j->tiles - t0 : j->tb);
+        }
+    }
+}
+
+static onyx_status run_winograd(onyx_kctx *k, nhwc_conv *s, const nhwc_geom *g, const float *x, const float *z,
+                                float *y, const conv_epi *ep)
+{
+    wino_job j = {s, g, wino_kernels_best(), x, z, y, *ep, 0, 0, 0, 0, 0, 0, NULL, 0};
+    j.th = (g->oh + 3) / 4;
+    j.tw = (g->ow + 3) / 4;
+    j.tiles = g->n * j.th * j.tw;
+    /* V and M of a block: ~1-2 MB, so the 36 products stream from L2/L3 */
+    j.tb = g->c + g->m <= 256 ? 64 : 32;
+    j.blocks = (j.tiles + j.tb - 1) / j.tb;
+    j.threads = k_num_threads(k);
+    if (j.threads > j.blocks) j.threads = (int)j.blocks;
+    j.per_thread = (size_t)(WINO_POS * j.tb * (g->c + g->m) + 16) / 16 * 16;
+    k_scratch_buf *sb = k_scratch(k, K_SCRATCH_IMAGE, &s->own_scratch);
+    if (!k_scratch_reserve(sb, j.per_thread * (size_t)j.threads))
+        return k_fail(k, ONYX_E_NOMEM, "out of memory for the Winograd transforms");
+    j.scratch = sb->data;
+    if (j.threads > 1) k_parallel_for(k, j.threads, wino_thread, &j);
+    else wino_thread(&j, 0, 1);
+    return ONYX_OK;
+}
+
 /* ---- the operator ---- */
 
 static onyx_status nhwc_conv_reference_nchw(onyx_kctx *k)
@@ -359,6 +488,10 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     if (!y) return k->err->code;
     int64_t rows = g.n * g.oh * g.ow;
     if (rows == 0 || g.m == 0) return ONYX_OK;
+    if (s->winograd) {
+        ep.bias = b ? b->data : NULL;
+        return run_winograd(k, s, &g, x->data, z ? z->data : NULL, y->data, &ep);
+    }
     if (s->depthwise) {
         ep.bias = b ? b->data : NULL;
         dw_job j = {s, &g, x->data, z ? z->data : NULL, y->data, ep};

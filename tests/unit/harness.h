@@ -45,7 +45,8 @@ static onyx_tensor *rand_tensor(int rank, const int64_t *dims)
         exit(2);
     }
     float *f = t->data;
-    for (int64_t i = 0; i < tensor_numel_of(rank, dims); i++) f[i] = frand();
+    int64_t n = tensor_numel_of(rank, dims);
+    for (int64_t i = 0; i < n; i++) f[i] = frand();
     return t;
 }
 

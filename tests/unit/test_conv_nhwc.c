@@ -133,6 +133,70 @@ out:
     onyx_tensor_free(z);
 }
 
+/* Winograd F(4x4, 3x3) (dense 3x3 stride 1, 16..128 channels): images that
+ * are and are not multiples of 4, many tile blocks, padding, batch,
+ * residual, activations. Its error is reported, and bounded as the direct
+ * path's is. */
+static double wino_worst;
+
+static void test_winograd(onyx_threads *tp1, onyx_threads *tp3, int iter)
+{
+    static const int64_t chans[] = {16, 24, 32, 48, 64, 128};
+    int64_t c = chans[rnd(6)], m = chans[rnd(6)], n = 1 + (rnd(3) == 0);
+    int64_t h = 1 + rnd(40), w = 1 + rnd(40), pads[4] = {rnd(3), rnd(3), rnd(3), rnd(3)};
+    if (h + pads[0] + pads[2] < 3) h = 3;
+    if (w + pads[1] + pads[3] < 3) w = 3;
+    int64_t xd[4] = {n, c, h, w}, wd[4] = {m, c, 3, 3}, bd[1] = {m};
+    onyx_tensor *x = rand_tensor(4, xd), *wt = rand_tensor(4, wd), *b = rand_tensor(1, bd);
+    op_call ref = {"ai.onyx", "FusedConv", 3, {x, wt, b}, 2, 0, {{0}}};
+    ref.attr[ref.n_attr++] = attr_ints("pads", 4, pads);
+    /* activations that keep the sums' magnitude, so the error is measured
+     * against the size of what the transforms computed */
+    int a = rnd(2) ? 1 : 3;
+    float params[1] = {0.2f};
+    ref.attr[ref.n_attr++] = attr_str("activation", act_names[a]);
+    if (a == 3) ref.attr[ref.n_attr++] = attr_floats("activation_params", 1, params);
+    onyx_tensor yref, *z = NULL;
+    onyx_error e;
+    onyx_status st = op_run(&ref, false, tp1, &yref, &e);
+    if (st == ONYX_OK && rnd(2)) {
+        z = rand_tensor(4, yref.dims);
+        ref.in[3] = z;
+        ref.n_in = 4;
+        tensor_release(&yref);
+        st = op_run(&ref, false, tp1, &yref, &e);
+    }
+    char what[120];
+    snprintf(what, sizeof what, "winograd %d: n%lld c%lld m%lld %lldx%lld act %s", iter, (long long)n, (long long)c,
+             (long long)m, (long long)h, (long long)w, act_names[a]);
+    CHECK(st == ONYX_OK, "%s: reference failed: %s", what, e.message);
+    op_call nc = ref;
+    nc.op = "NhwcConv";
+    onyx_tensor *xn = to_nhwc(x), *zn = z ? to_nhwc(z) : NULL;
+    nc.in[0] = xn;
+    if (z) nc.in[3] = zn;
+    onyx_tensor y1, y3;
+    onyx_error e1, e3;
+    onyx_status s1 = op_run(&nc, true, tp1, &y1, &e1), s3 = op_run(&nc, true, tp3, &y3, &e3);
+    CHECK(st == ONYX_OK && s1 == ONYX_OK && s3 == ONYX_OK, "%s: status %d %d (%s)", what, s1, s3, e1.message);
+    if (st == ONYX_OK && s1 == ONYX_OK && s3 == ONYX_OK) {
+        double err = nhwc_error(&y1, &yref), tol = 2e-5 + 3e-6 * sqrt((double)(c * 9));
+        if (err > wino_worst) wino_worst = err;
+        CHECK(err >= 0 && err < tol, "%s: error %g (tolerance %g)", what, err, tol);
+        int64_t cnt = tensor_numel_of(4, y1.dims);
+        CHECK(memcmp(y1.data, y3.data, (size_t)cnt * sizeof(float)) == 0, "%s: 3 threads differ from 1", what);
+    }
+    tensor_release(&y1);
+    tensor_release(&y3);
+    tensor_release(&yref);
+    onyx_tensor_free(xn);
+    onyx_tensor_free(zn);
+    onyx_tensor_free(x);
+    onyx_tensor_free(wt);
+    onyx_tensor_free(b);
+    onyx_tensor_free(z);
+}
+
 static void test_pool(onyx_threads *tp1, onyx_threads *tp3, int iter)
 {
     bool is_max = rnd(2);
@@ -275,6 +339,8 @@ int main(int argc, char **argv)
     run_lower_isas(argv[0], &child_passed, &child_failed);
     onyx_threads *tp1 = threads_create(1), *tp3 = threads_create(3);
     for (int i = 0; i < 400; i++) test_conv(tp1, tp3, i);
+    for (int i = 0; i < 120; i++) test_winograd(tp1, tp3, i);
+    printf("winograd F(4x4,3x3): worst error %.3g of max|ref| over 120 layers\n", wino_worst);
     for (int i = 0; i < 300; i++) test_pool(tp1, tp3, i);
     test_errors(tp1);
     threads_free(tp1);
