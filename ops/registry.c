@@ -30,6 +30,7 @@ extern const onyx_op_def onyx_ops_attention[];
 extern const onyx_op_def onyx_ops_fused_linear[];
 extern const onyx_op_def onyx_ops_conv_nhwc[];
 extern const onyx_op_def onyx_ops_pool_nhwc[];
+extern const onyx_op_def onyx_ops_norm_nhwc[];
 
 static const onyx_op_def *const families[] = {
     onyx_ops_unary,
@@ -58,6 +59,7 @@ static const onyx_op_def *const families[] = {
     onyx_ops_fused_linear,
     onyx_ops_conv_nhwc,
     onyx_ops_pool_nhwc,
+    onyx_ops_norm_nhwc,
 };
 
 const onyx_op_def *onyx_find_op(const char *domain, const char *name)

@@ -874,7 +874,7 @@ static const struct {
     {"", "GlobalAveragePool", sf_global_pool}, {"", "GlobalMaxPool", sf_global_pool},
     {"", "GlobalLpPool", sf_global_pool}, {"", "Gemm", sf_gemm}, {"ai.onyx", "FusedGemm", sf_gemm},
     {"ai.onyx", "NhwcConv", sf_nhwc_conv}, {"ai.onyx", "NhwcMaxPool", sf_nhwc_pool},
-    {"ai.onyx", "NhwcAveragePool", sf_nhwc_pool},
+    {"ai.onyx", "NhwcAveragePool", sf_nhwc_pool}, {"ai.onyx", "NhwcInstanceNormalization", sf_unary},
     {"", "MatMul", sf_matmul}, {"ai.onyx", "FusedMatMul", sf_matmul}, {"ai.onyx", "Attention", sf_attention},
     /* layout */
     {"", "Reshape", sf_reshape}, {"", "Flatten", sf_flatten}, {"", "Transpose", sf_transpose},

@@ -143,9 +143,13 @@ static bool convert_conv(layout_ctx *lc, int i)
     return true;
 }
 
-/* A 2-D float MaxPool/AveragePool (one output) whose input is already NHWC. */
+/* A 2-D float MaxPool/AveragePool (one output) or an InstanceNormalization
+ * whose input is already NHWC: the name of its NHWC form, or NULL. */
 static const char *convertible_pool(pass_ctx *c, const onyx_node *n)
 {
+    if (!n->domain[0] && !strcmp(n->op_type, "InstanceNormalization") && n->n_inputs == 3 && n->n_outputs == 1 &&
+        nhwc_source(c->g, n->inputs[0]) && pass_may_emit(c, "NhwcInstanceNormalization"))
+        return "NhwcInstanceNormalization";
     if (n->domain[0] || n->n_inputs != 1 || n->n_outputs != 1) return NULL;
     bool mx = !strcmp(n->op_type, "MaxPool"), avg = !strcmp(n->op_type, "AveragePool");
     if (!mx && !avg) return NULL;
@@ -473,6 +477,33 @@ static bool push_reduce(layout_ctx *lc, int i)
     return keep ? reroute_output(lc, i) : true;
 }
 
+/* Shape of an NCHW view: the NHWC value's shape, gathered into NCHW order,
+ * so the Transpose is not kept alive just to be measured. */
+static bool push_shape(layout_ctx *lc, int i)
+{
+    pass_ctx *c = lc->c;
+    onyx_node *n = &c->g->nodes[i];
+    if (n->domain[0] || strcmp(n->op_type, "Shape") || n->n_inputs != 1 || ge_attr(n, "start") || ge_attr(n, "end"))
+        return false;
+    const char *s = nhwc_source(c->g, n->inputs[0]);
+    if (!s) return false;
+    const char *raw = fresh(lc, n->outputs[0], "_nhwc");
+    int64_t dims[1] = {4};
+    onyx_tensor *t = ge_new_tensor(c->m, ONYX_INT64, 1, dims);
+    if (!raw || !t) return !(lc->oom = true);
+    memcpy(t->data, to_nchw, sizeof to_nchw);
+    const char *idx = ge_add_init(c->m, c->g, "layout_nchw_order", t);
+    if (!idx) return !(lc->oom = true);
+    const char *out = n->outputs[0];
+    n->inputs[0] = s;
+    n->outputs[0] = raw;
+    const char *ins[2] = {raw, idx}, *outs[1] = {out};
+    onyx_node *gn = ge_add_node(c->m, c->g, "Gather", "", ge_unique_name(c->m, "layout_gather"), 2, ins, 1, outs);
+    if (!gn || !ge_set_attr_int(c->m, gn, "axis", 0)) return !(lc->oom = true);
+    pass_note(c, "Shape of NHWC");
+    return true;
+}
+
 /* ---- step 3: Transpose(NHWC) of Transpose(NCHW) ---- */
 
 static bool cancel_pair(pass_ctx *c, int i)
@@ -506,14 +537,16 @@ static bool sweep(layout_ctx *lc)
             c->g->nodes[i].op_type = pool;
             c->g->nodes[i].domain = "ai.onyx";
             changed = nhwc_input(lc, i, 0) && reroute_output(lc, i);
-            pass_note(c, "Pool->NhwcPool");
+            pass_note(c, strcmp(pool, "NhwcInstanceNormalization") ? "Pool->NhwcPool" : "InstanceNormalization->NHWC");
             continue;
         }
         /* only ops one of whose inputs is a Transpose to NCHW can move */
         bool fed = false;
         for (int k = 0; k < n->n_inputs && !fed; k++) fed = n->inputs[k][0] && nhwc_source(c->g, n->inputs[k]);
         if (!fed) continue;
-        if (push_elementwise(lc, i) || push_pad(lc, i) || push_resize(lc, i) || push_reduce(lc, i)) changed = true;
+        if (push_elementwise(lc, i) || push_pad(lc, i) || push_resize(lc, i) || push_reduce(lc, i) ||
+            push_shape(lc, i))
+            changed = true;
     }
     return changed;
 }

@@ -1,5 +1,6 @@
-/* test_conv_nhwc.c - ai.onyx.NhwcConv, NhwcMaxPool and NhwcAveragePool
- * against the NCHW reference kernels of FusedConv, MaxPool and AveragePool,
+/* test_conv_nhwc.c - ai.onyx.NhwcConv (direct and Winograd), NhwcMaxPool,
+ * NhwcAveragePool and NhwcInstanceNormalization against the NCHW reference
+ * kernels of FusedConv, MaxPool, AveragePool and InstanceNormalization,
  * on random shapes: 1x1, 2x2, 3x3, 5x5, 7x7 and rectangular kernels, strides,
  * dilations, asymmetric pads, auto_pad, ceil_mode, groups, depthwise,
  * channel counts around the vector widths (1, 3, 17, 24, 40, 65...), batch,
@@ -250,6 +251,39 @@ static void test_pool(onyx_threads *tp1, onyx_threads *tp3, int iter)
     onyx_tensor_free(xn);
 }
 
+static void test_instance_norm(onyx_threads *tp1, onyx_threads *tp3, int iter)
+{
+    int64_t c = channel_count(), n = 1 + rnd(2), xd[4] = {n, c, 1 + rnd(40), 1 + rnd(40)}, sd[1] = {c};
+    onyx_tensor *x = rand_tensor(4, xd), *sc = rand_tensor(1, sd), *bi = rand_tensor(1, sd);
+    float *xf = x->data;
+    for (int64_t i = 0; i < tensor_numel_of(4, xd); i++) xf[i] = xf[i] * 3 + 5; /* a mean far from 0 */
+    op_call ref = {"", "InstanceNormalization", 3, {x, sc, bi}, 2, 0, {{0}}};
+    onyx_tensor yref, y1, y3;
+    onyx_error e0, e1, e3;
+    onyx_status s0 = op_run(&ref, false, tp1, &yref, &e0);
+    op_call nc = ref;
+    nc.domain = "ai.onyx";
+    nc.op = "NhwcInstanceNormalization";
+    onyx_tensor *xn = to_nhwc(x);
+    nc.in[0] = xn;
+    onyx_status s1 = op_run(&nc, true, tp1, &y1, &e1), s3 = op_run(&nc, true, tp3, &y3, &e3);
+    CHECK(s0 == ONYX_OK && s1 == ONYX_OK && s3 == ONYX_OK, "instance norm %d: status %d %d %d (%s)", iter, s0, s1, s3,
+          e1.message);
+    if (s0 == ONYX_OK && s1 == ONYX_OK && s3 == ONYX_OK) {
+        double err = nhwc_error(&y1, &yref);
+        CHECK(err >= 0 && err < 1e-5, "instance norm %d: c%lld %lldx%lld error %g", iter, (long long)c,
+              (long long)xd[2], (long long)xd[3], err);
+        CHECK(memcmp(y1.data, y3.data, y1.nbytes) == 0, "instance norm %d: 3 threads differ from 1", iter);
+    }
+    tensor_release(&yref);
+    tensor_release(&y1);
+    tensor_release(&y3);
+    onyx_tensor_free(x);
+    onyx_tensor_free(xn);
+    onyx_tensor_free(sc);
+    onyx_tensor_free(bi);
+}
+
 /* Bad inputs get an error that says what is wrong. */
 static void test_errors(onyx_threads *tp)
 {
@@ -342,6 +376,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 120; i++) test_winograd(tp1, tp3, i);
     printf("winograd F(4x4,3x3): worst error %.3g of max|ref| over 120 layers\n", wino_worst);
     for (int i = 0; i < 300; i++) test_pool(tp1, tp3, i);
+    for (int i = 0; i < 60; i++) test_instance_norm(tp1, tp3, i);
     test_errors(tp1);
     threads_free(tp1);
     threads_free(tp3);

@@ -364,7 +364,7 @@ static void g_conv_silu(onyx_model *m)
     add_output(m, "y");
 }
 
-/* A small CNN: conv -> relu -> max pool -> pad -> conv + per-channel bias ->
+/* A small CNN: conv -> relu -> max pool -> pad -> instance norm -> conv + per-channel bias ->
  * SE-style gate (global pool -> sigmoid -> mul) -> concat with itself ->
  * resize x2 -> global average pool. */
 static void g_cnn(onyx_model *m)
@@ -380,7 +380,9 @@ static void g_cnn(onyx_model *m)
     ge_set_attr_ints(m, mp, "strides", 2, (int64_t[]){2, 2});
     onyx_node *pad = node(m, "Pad", "p1", add_iconst(m, "pads", 1, pd, (int64_t[]){0, 0, 1, 1, 0, 0, 1, 1}), NULL, "q1");
     ge_set_attr_string(m, pad, "mode", "reflect");
-    node(m, "Conv", "q1", add_const(m, "w2", 4, w2, NULL), NULL, "c2");
+    int64_t nd[1] = {5};
+    node(m, "InstanceNormalization", "q1", add_const(m, "ns", 1, nd, NULL), add_const(m, "nb", 1, nd, NULL), "n1");
+    node(m, "Conv", "n1", add_const(m, "w2", 4, w2, NULL), NULL, "c2");
     node(m, "Add", "c2", add_const(m, "cb", 3, cb, NULL), NULL, "a2");
     node(m, "GlobalAveragePool", "a2", NULL, NULL, "g2");
     node(m, "Sigmoid", "g2", NULL, NULL, "s2");
@@ -571,7 +573,7 @@ static void test_layout(void)
     check_same(g_cnn, 17, "layout", 0, 4, d, 1e-5, &m);
     /* everything runs in NHWC: a Transpose in, one out per graph output, the
      * constant bias and the scales permuted, the pools and the gate moved */
-    CHECK(count_op(m, "NhwcConv") == 2 && count_op(m, "NhwcMaxPool") == 1);
+    CHECK(count_op(m, "NhwcConv") == 2 && count_op(m, "NhwcMaxPool") == 1 && count_op(m, "NhwcInstanceNormalization") == 1);
     CHECK(count_op(m, "Conv") == 0 && count_op(m, "MaxPool") == 0 && count_op(m, "GlobalAveragePool") == 0);
     CHECK(count_op(m, "ReduceMean") == 2 && count_op(m, "Transpose") == 3);
     const onyx_node *cat = find_op(m, "Concat");
