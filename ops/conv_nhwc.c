@@ -427,10 +427,14 @@ static onyx_status run_winograd(onyx_kctx *k, nhwc_conv *s, const nhwc_geom *g, 
     j.th = (g->oh + 3) / 4;
     j.tw = (g->ow + 3) / 4;
     j.tiles = g->n * j.th * j.tw;
-    /* V and M of a block: ~1-2 MB, so the 36 products stream from L2/L3 */
-    j.tb = g->c + g->m <= 256 ? 64 : 32;
-    j.blocks = (j.tiles + j.tb - 1) / j.tb;
+    /* V and M of a block: ~1-2 MB, so the 36 products stream from L2/L3;
+     * smaller blocks when there would be too few to share out (a block's
+     * size changes no result: every tile is computed the same way) */
     j.threads = k_num_threads(k);
+    j.tb = g->c + g->m <= 256 ? 64 : 32;
+    int64_t fair = (j.tiles + 2 * j.threads - 1) / (2 * j.threads);
+    if (fair < j.tb) j.tb = fair < 8 ? 8 : (fair + 7) / 8 * 8;
+    j.blocks = (j.tiles + j.tb - 1) / j.tb;
     if (j.threads > j.blocks) j.threads = (int)j.blocks;
     j.per_thread = (size_t)(WINO_POS * j.tb * (g->c + g->m) + 16) / 16 * 16;
     k_scratch_buf *sb = k_scratch(k, K_SCRATCH_IMAGE, &s->own_scratch);
