@@ -421,7 +421,12 @@ static bool decode_attr(dec *d, pb_msg m, onyx_attr *a)
     if (r < 0) return false;
     a->type = (onyx_attr_type)type;
     switch (a->type) {
-    case ATTR_FLOAT: case ATTR_INT: case ATTR_STRING: case ATTR_UNDEFINED:
+    case ATTR_STRING:
+        /* a STRING attribute without its field holds the empty string (proto3
+         * default): readers may count on a->s (fuzzer find) */
+        if (!a->s) a->s = "";
+        return true;
+    case ATTR_FLOAT: case ATTR_INT: case ATTR_UNDEFINED:
         return true;
     case ATTR_FLOATS: {
         a->n = (int)cnt_f;

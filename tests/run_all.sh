@@ -4,12 +4,16 @@
 set -u
 MAKE=${MAKE:-make}
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 status=0
+rc=$(mktemp)
+trap 'rm -f "$log" "$rc"' EXIT
 for stage in unit conformance robustness portability parity cross asan fuzz; do
     echo "==== $stage"
-    if ! $MAKE --no-print-directory "$stage" 2>&1 | tee -a "$log"; then
+    # a pipeline's status is tee's: the stage's own goes through a file
+    { $MAKE --no-print-directory "$stage" 2>&1; echo $? > "$rc"; } | tee -a "$log"
+    if [ "$(cat "$rc")" != 0 ]; then
         echo "==== $stage FAILED"
+        echo "stage $stage: 0 passed, 1 failed" >> "$log"
         status=1
     fi
 done

@@ -262,6 +262,26 @@ static void test_hostile(void)
           !strcmp(m->graph->nodes[0].op_type, "Relu"));
     onyx_model_free(m);
     pbw_free(&b);
+    /* a STRING attribute whose string field is missing (here a tensor field
+     * stands in its place) reads as the empty string, not NULL (found by the
+     * fuzzer: MaxPool's auto_pad crashed shape inference) */
+    b = (pb_buf){0};
+    gm = pbw_begin(&b, 7);
+    nm = pbw_begin(&b, 1);
+    pbw_string(&b, 4, "MaxPool");
+    size_t am = pbw_begin(&b, 5);
+    pbw_string(&b, 1, "auto_pad");
+    pbw_string(&b, 5, "SAME_UPPER");
+    pbw_varint(&b, 20, ATTR_STRING);
+    pbw_end(&b, am);
+    pbw_end(&b, nm);
+    pbw_end(&b, gm);
+    err = (onyx_error){0};
+    CHECK(onyx_model_load_buffer(b.p, b.len, &m, &err) == ONYX_OK && m->graph->nodes[0].n_attrs == 1 &&
+          m->graph->nodes[0].attrs[0].type == ATTR_STRING && m->graph->nodes[0].attrs[0].s &&
+          !m->graph->nodes[0].attrs[0].s[0]);
+    onyx_model_free(m);
+    pbw_free(&b);
     /* no graph at all */
     err = (onyx_error){0};
     CHECK(onyx_model_load_buffer("", 0, &m, &err) == ONYX_E_PARSE && strstr(err.message, "no graph"));
