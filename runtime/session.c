@@ -64,6 +64,7 @@ struct onyx_session {
     onyx_threads *threads;
     onyx_node_observer observer;
     void *observer_ud;
+    bool observer_shapes_only; /* the observer reads no values: in-place stays */
 #ifdef ONYX_TEST_HOOKS
     const char *fault_node; /* ONYX_TEST_FAULT: node (or first output) name whose output is perturbed */
 #endif
@@ -680,7 +681,7 @@ void *session_planned_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, co
         return NULL;
     }
     /* an observer sees a node's inputs after it ran: they must be intact */
-    if (p->inplace[sl] && f->s->observer) return NULL;
+    if (p->inplace[sl] && f->s->observer && !f->s->observer_shapes_only) return NULL;
     int64_t n = tensor_numel_of(rank, dims);
     *nbytes = (size_t)n * onyx_dtype_size(dtype);
     *zero = !p->inplace[sl];
@@ -959,6 +960,13 @@ void onyx_session_set_observer(onyx_session *s, onyx_node_observer fn, void *ud)
 {
     s->observer = fn;
     s->observer_ud = ud;
+    s->observer_shapes_only = false;
+}
+
+void onyx_session_set_shape_observer(onyx_session *s, onyx_node_observer fn, void *ud)
+{
+    onyx_session_set_observer(s, fn, ud);
+    s->observer_shapes_only = fn != NULL;
 }
 
 int onyx_session_threads(const onyx_session *s) { return threads_count(s->threads); }
