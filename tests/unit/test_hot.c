@@ -270,20 +270,23 @@ static void test_attention_kernel(const hot_kernels *hk)
 {
     const int64_t shapes[][4] = {/* nq, nk, d, dv */
                                  {1, 1, 1, 1},    {3, 17, 5, 3},   {17, 33, 16, 16}, {5, 64, 64, 64},
-                                 {257, 257, 64, 64}, {4, 100, 7, 19}, {9, 31, 32, 17}};
+                                 {257, 257, 64, 64}, {4, 100, 7, 19}, {9, 31, 32, 17},
+                                 {13, 200, 64, 80}, {70, 129, 3, 47}};
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         int64_t nq = shapes[t][0], nk = shapes[t][1], d = shapes[t][2], dv = shapes[t][3];
         for (int kt = 0; kt < 2; kt++) {
             float *q = randv(nq * d, -2, 2), *k = randv(nk * d, -2, 2), *v = randv(nk * dv, -1, 1);
             float *y = malloc((size_t)(nq * dv + 1) * sizeof *y);
             double *r = malloc((size_t)(nq * dv) * sizeof *r);
-            float *scratch = malloc((size_t)hot_attention_scratch(d, dv, nk) * sizeof *scratch);
+            float *scratch = malloc((size_t)hot_attention_scratch(d, dv) * sizeof *scratch);
+            float *packed = malloc((size_t)hot_attention_packed_floats(d, nk) * sizeof *packed);
+            hot_attention_pack_k(k, d, nk, kt, packed);
             y[nq * dv] = 3.0f;
             float scale = 1.0f / sqrtf((float)d);
             /* two calls splitting the rows, as the threads do */
             int64_t mid = nq / 2;
-            hk->attention(q, k, v, y, 0, mid, d, dv, nk, kt, scale, scratch);
-            hk->attention(q, k, v, y, mid, nq, d, dv, nk, kt, scale, scratch);
+            hk->attention(q, packed, v, y, 0, mid, d, dv, nk, scale, scratch);
+            hk->attention(q, packed, v, y, mid, nq, d, dv, nk, scale, scratch);
             ref_attention(q, k, v, r, nq, d, dv, nk, kt, scale);
             double worst = 0;
             for (int64_t i = 0; i < nq * dv; i++) worst = fmax(worst, fabs(y[i] - r[i]));
@@ -295,6 +298,7 @@ static void test_attention_kernel(const hot_kernels *hk)
             free(y);
             free(r);
             free(scratch);
+            free(packed);
         }
     }
 }
