@@ -467,6 +467,17 @@ static bool inplace_op(const onyx_node *n)
     return false;
 }
 
+/* Ops whose output is input 0's elements under another shape: the output can
+ * take input 0's bytes, which makes them free (the kernel skips the copy). */
+static bool view_op(const onyx_node *n)
+{
+    static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", NULL};
+    if (n->domain[0] && strcmp(n->domain, "ai.onnx")) return false;
+    for (int i = 0; ops[i]; i++)
+        if (!strcmp(n->op_type, ops[i])) return true;
+    return false;
+}
+
 static void plan_clear(mem_plan *p, int n_slots)
 {
     si_release(p->vals, n_slots);
@@ -618,13 +629,16 @@ static void make_plan(onyx_session *s, const onyx_tensor *const *bound)
      * same dtype and shape that is an activation dying at this node */
     for (int i = 0; i < nn; i++) {
         const exec_node *en = &eg->nodes[i];
-        if (!inplace_op(en->node) || en->node->n_outputs < 1) continue;
+        const bool view = view_op(en->node);
+        if ((!view && !inplace_op(en->node)) || en->node->n_outputs < 1) continue;
         int o = en->out[0];
         if (o < 0 || !bufs[o].size) continue;
-        for (int k = 0; k < en->node->n_inputs; k++) {
+        for (int k = 0; k < (view ? 1 : en->node->n_inputs); k++) {
             int x = en->in[k];
             if (x < 0 || !bufs[x].size || taken[x] || eg->last_use[x] != i) continue;
-            if (!same_shape(&p->vals[x], &p->vals[o])) continue;
+            if (view ? bufs[x].size != bufs[o].size || p->vals[x].dtype != p->vals[o].dtype
+                     : !same_shape(&p->vals[x], &p->vals[o]))
+                continue;
             bufs[o].alias = x;
             taken[x] = true;
             p->inplace[o] = true;
