@@ -63,6 +63,9 @@ typedef struct hot_kernels {
                             const float *scale, const float *bias);
     /* sum of x[0..n), accumulated in blocks moved to double */
     double (*sum)(const float *x, int64_t n);
+    /* acc[j] += sum over r < rows of x[r * ld + j], for j < n: column sums,
+     * float over blocks of rows, then added to the double accumulators */
+    void (*sum_rows)(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc);
     /* y = x * a + b with scalar a, b (normalization per channel) */
     void (*affine)(const float *x, float *y, int64_t n, float a, float b);
     /* Flash attention for rows [q0, q1) of one (batch, head): y [nq, dv] =

@@ -174,6 +174,44 @@ HOT_KERNEL double sum(const float *X, int64_t n)
     return total;
 }
 
+/* Rows per float partial of sum_rows: the same bound on float rounding as
+ * MV_BLOCK, spent along the rows. */
+#define SR_BLOCK 256
+
+HOT_KERNEL void sum_rows(const float *X, int64_t rows, int64_t n, int64_t ld, double *acc)
+{
+    float part[4 * VF_N];
+    for (int64_t j = 0; j < n; j += 4 * VF_N) {
+        const int64_t w = n - j < 4 * VF_N ? n - j : 4 * VF_N;
+        for (int64_t r0 = 0; r0 < rows; r0 += SR_BLOCK) {
+            const int64_t r1 = rows - r0 < SR_BLOCK ? rows : r0 + SR_BLOCK;
+            const float *x = X + r0 * ld + j;
+            if (w == 4 * VF_N) {
+                vf a0 = vf_zero(), a1 = vf_zero(), a2 = vf_zero(), a3 = vf_zero();
+                for (int64_t r = r0; r < r1; r++, x += ld) {
+                    a0 = vf_add(a0, vf_load(x));
+                    a1 = vf_add(a1, vf_load(x + VF_N));
+                    a2 = vf_add(a2, vf_load(x + 2 * VF_N));
+                    a3 = vf_add(a3, vf_load(x + 3 * VF_N));
+                }
+                vf_store(part, a0);
+                vf_store(part + VF_N, a1);
+                vf_store(part + 2 * VF_N, a2);
+                vf_store(part + 3 * VF_N, a3);
+            } else {
+                for (int64_t c = 0; c < w; c += VF_N) {
+                    const int64_t m = w - c < VF_N ? w - c : VF_N;
+                    vf a = vf_zero();
+                    const float *xc = x + c;
+                    for (int64_t r = r0; r < r1; r++, xc += ld) a = vf_add(a, vf_load_n(xc, m));
+                    vf_store(part + c, a);
+                }
+            }
+            for (int64_t c = 0; c < w; c++) acc[j + c] += part[c];
+        }
+    }
+}
+
 HOT_KERNEL void scale_shift_row(const float *X, float *Y, int64_t n, float mean, float inv_std,
                                 const float *scale, const float *bias)
 {
@@ -399,6 +437,7 @@ const hot_kernels HOT_TABLE = {
         [HOT_FMAX] = binary_fmax,
     },
     .sum = sum,
+    .sum_rows = sum_rows,
     .softmax = softmax_row,
     .mean_var = mean_var,
     .scale_shift_row = scale_shift_row,

@@ -667,6 +667,58 @@ static void run_child(const char *self, const char *isa)
     }
 }
 
+/* ReduceSum / ReduceMean over the axis sets of NCHW (H, W), NHWC (H, W) and
+ * others, against a double sum; awkward sizes so every tail path runs */
+static void test_reduce_sum_ops(void)
+{
+    static const int64_t shapes[][4] = {{2, 3, 17, 19}, {1, 64, 9, 70}, {1, 5, 300, 3}, {3, 1, 1, 33}};
+    static const int64_t axsets[][5] = {{2, 2, 3}, {2, 1, 2}, {1, 2}, {1, 1}, {4, 0, 1, 2, 3}, {1, 3}, {2, 0, 3}, {3, 0, 1, 2}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        onyx_tensor *x = tensor_rand(4, shapes[t], -3, 3);
+        const float *xf = x->data;
+        const int64_t *xd = shapes[t];
+        for (size_t a = 0; a < sizeof axsets / sizeof axsets[0]; a++) {
+            const int64_t na = axsets[a][0];
+            bool red[4] = {false, false, false, false};
+            for (int64_t i = 0; i < na; i++) red[axsets[a][1 + i]] = true;
+            int64_t ad[1] = {na};
+            onyx_tensor *axes = onyx_tensor_create(ONYX_INT64, 1, ad);
+            memcpy(axes->data, axsets[a] + 1, (size_t)na * sizeof(int64_t));
+            for (int mean = 0; mean < 2; mean++) {
+                const onyx_tensor *ins[2] = {x, axes};
+                onyx_attr keep = {.name = "keepdims", .type = ATTR_INT, .i = (int64_t)(a % 2)};
+                onyx_tensor out = {0};
+                onyx_error err = {0};
+                onyx_status st = run_op("", mean ? "ReduceMean" : "ReduceSum", 18, 2, ins, 1, &keep, &out, &err);
+                int bad = 0;
+                int64_t count = 1, on = 1;
+                for (int d = 0; d < 4; d++) red[d] ? (count *= xd[d]) : (on *= xd[d]);
+                if (!st) {
+                    bad = onyx_tensor_numel(&out) != on;
+                    double *ref = calloc((size_t)on, sizeof *ref);
+                    for (int64_t i = 0; i < xd[0] * xd[1] * xd[2] * xd[3]; i++) {
+                        int64_t rem = i, idx[4], o = 0;
+                        for (int d = 3; d >= 0; d--) idx[d] = rem % xd[d], rem /= xd[d];
+                        for (int d = 0; d < 4; d++)
+                            if (!red[d]) o = o * xd[d] + idx[d];
+                        ref[o] += xf[i];
+                    }
+                    for (int64_t o = 0; o < on && !bad; o++) {
+                        const double r = mean ? ref[o] / (double)count : ref[o];
+                        bad += !(fabs(((float *)out.data)[o] - r) <= 2e-6 * (1 + fabs(r)) * (mean ? 1 : sqrt((double)count)));
+                    }
+                    free(ref);
+                }
+                CHECK(!st && !bad, "%s %lldx%lldx%lldx%lld axes set %zu: %s %d bad", mean ? "ReduceMean" : "ReduceSum",
+                      (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3], a, err.message, bad);
+                tensor_release(&out);
+            }
+            onyx_tensor_free(axes);
+        }
+        onyx_tensor_free(x);
+    }
+}
+
 int main(int argc, char **argv)
 {
     bool child = argc > 1 && strcmp(argv[1], "--child") == 0;
@@ -687,6 +739,7 @@ int main(int argc, char **argv)
     test_binary_ops();
     test_softmax_layernorm_ops();
     test_pool_pad_ops();
+    test_reduce_sum_ops();
     threads_free(pool);
     if (!child) {
         if (onyx_cpu_info()->isa >= ONYX_ISA_AVX512) run_child(argv[0], "avx2");
