@@ -815,6 +815,50 @@ static void test_concat_axes(void)
     }
 }
 
+/* InstanceNormalization and GroupNormalization (threaded: > HOT_PARALLEL_MIN
+ * elements) against moments in double */
+static void test_group_norm_ops(void)
+{
+    const int64_t N = 2, C = 8, H = 130, W = 131, S = H * W, xd[4] = {N, C, H, W};
+    onyx_tensor *x = tensor_rand(4, xd, -2, 3);
+    const float *xf = x->data;
+    for (int variant = 0; variant < 3; variant++) { /* instance; group opset 18 (per group); group opset 21 */
+        const int64_t groups = variant == 0 ? C : 4, cpg = C / groups, P = variant == 1 ? groups : C;
+        onyx_tensor *sc = tensor_rand(1, &P, 0.5, 2), *bi = tensor_rand(1, &P, -1, 1);
+        const onyx_tensor *ins[3] = {x, sc, bi};
+        onyx_attr attrs[2] = {{.name = "epsilon", .type = ATTR_FLOAT, .f = 1e-3f},
+                              {.name = "num_groups", .type = ATTR_INT, .i = groups}};
+        onyx_tensor out = {0};
+        onyx_error err = {0};
+        onyx_status st = variant == 0 ? run_op("", "InstanceNormalization", 6, 3, ins, 1, attrs, &out, &err)
+                                      : run_op("", "GroupNormalization", variant == 1 ? 18 : 21, 3, ins, 2, attrs, &out, &err);
+        int64_t bad = 0;
+        for (int64_t n = 0; n < N && !st; n++)
+            for (int64_t g = 0; g < groups; g++) {
+                const float *xg = xf + (n * C + g * cpg) * S;
+                double m = 0, v = 0;
+                for (int64_t i = 0; i < cpg * S; i++) m += xg[i];
+                m /= (double)(cpg * S);
+                for (int64_t i = 0; i < cpg * S; i++) v += (xg[i] - m) * (xg[i] - m);
+                v /= (double)(cpg * S);
+                for (int64_t c = 0; c < cpg; c++) {
+                    const int64_t p = variant == 1 ? g : g * cpg + c;
+                    const double a = ((float *)sc->data)[p] / sqrt(v + 1e-3), b = ((float *)bi->data)[p];
+                    for (int64_t i = 0; i < S; i++) {
+                        const double r = (xg[c * S + i] - m) * a + b;
+                        bad += !(fabs(((float *)out.data)[(n * C + g * cpg + c) * S + i] - r) <= 2e-5 * (1 + fabs(r)));
+                    }
+                }
+            }
+        CHECK(!st && !bad, "%s variant %d: %s %lld bad", variant ? "GroupNormalization" : "InstanceNormalization",
+              variant, err.message, (long long)bad);
+        tensor_release(&out);
+        onyx_tensor_free(sc);
+        onyx_tensor_free(bi);
+    }
+    onyx_tensor_free(x);
+}
+
 /* ReduceSum / ReduceMean over the axis sets of NCHW (H, W), NHWC (H, W) and
  * others, against a double sum; awkward sizes so every tail path runs */
 static void test_reduce_sum_ops(void)
@@ -891,6 +935,7 @@ int main(int argc, char **argv)
     test_pad_layouts();
     test_transpose_perms();
     test_concat_axes();
+    test_group_norm_ops();
     threads_free(pool);
     if (!child) {
         if (onyx_cpu_info()->isa >= ONYX_ISA_AVX512) run_child(argv[0], "avx2");
