@@ -248,6 +248,10 @@ typedef void (*onyx_node_observer)(void *ud, const onyx_node_info *node, double 
                                    int n_inputs, const onyx_tensor *const *inputs,
                                    int n_outputs, const onyx_tensor *const *outputs);
 void onyx_session_set_observer(onyx_session *s, onyx_node_observer fn, void *ud);
+/* The same for an observer that reads only the tensors' dtypes and shapes (a
+ * profiler): elementwise nodes keep running in place, so the timings are those
+ * of an unobserved run, and an in-place node's inputs may show its outputs. */
+void onyx_session_set_shape_observer(onyx_session *s, onyx_node_observer fn, void *ud);
 /* Threads the session runs kernels on. */
 int onyx_session_threads(const onyx_session *s);
 

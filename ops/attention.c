@@ -11,7 +11,6 @@
  * older than opset 20, where ONNX has no Gelu. */
 #include "hot.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 
 typedef struct attn_shape {
@@ -89,38 +88,49 @@ static onyx_status attn_reference(onyx_kctx *k, const attn_shape *s, const float
     return ONYX_OK;
 }
 
-/* Query rows per task: enough rows that packing the head's keys (d x Nk, done
- * once per task) is a small fraction of the task's Nq_block x Nk x d work,
- * few enough that B x H x blocks still spreads over the threads. */
-#define ATTN_QBLOCK 128
+/* Query rows per task: a multiple of the kernel's 8-row block, small enough
+ * that B x H x blocks spreads evenly over the threads, large enough that a
+ * task reads the head's packed keys and values (L2-resident) many times. */
+#define ATTN_QBLOCK 64
 
 typedef struct attn_job {
     const hot_kernels *hk;
     const attn_shape *s;
     const float *Q, *K, *V;
     float *Y;
-    int64_t qblocks;
-    atomic_bool out_of_memory;
+    float *kpack;       /* every head's packed keys */
+    float *scratch;     /* per thread */
+    int64_t kfloats, sfloats, qblocks, tasks;
+    int threads;
 } attn_job;
 
-static void attn_range(void *arg, int64_t begin, int64_t end)
+static void attn_pack_range(void *arg, int64_t begin, int64_t end)
 {
-    attn_job *j = arg;
+    const attn_job *j = arg;
     const attn_shape *s = j->s;
-    /* one scratch per range (per thread): packed keys of the current head */
-    float *scratch = malloc((size_t)hot_attention_scratch(s->d, s->dv, s->nk) * sizeof *scratch);
-    if (!scratch) {
-        atomic_store(&j->out_of_memory, true);
-        return;
-    }
+    for (int64_t h = begin; h < end; h++)
+        hot_attention_pack_k(j->K + h * s->nk * s->d, s->d, s->nk, s->k_transposed,
+                             j->kpack + h * j->kfloats);
+}
+
+/* Thread t takes a contiguous share of the (head, block of rows) tasks, so
+ * consecutive blocks of one head reuse its keys in cache. */
+static void attn_thread(void *arg, int64_t begin, int64_t end)
+{
+    const attn_job *j = arg;
+    const attn_shape *s = j->s;
     for (int64_t t = begin; t < end; t++) {
-        const int64_t h = t / j->qblocks, b = t % j->qblocks;
-        const int64_t q0 = b * ATTN_QBLOCK, q1 = q0 + ATTN_QBLOCK < s->nq ? q0 + ATTN_QBLOCK : s->nq;
-        j->hk->attention(j->Q + h * s->nq * s->d, j->K + h * s->nk * s->d, j->V + h * s->nk * s->dv,
-                         j->Y + h * s->nq * s->dv, q0, q1, s->d, s->dv, s->nk, s->k_transposed,
-                         s->scale, scratch);
+        const int64_t t0 = j->tasks * t / j->threads, t1 = j->tasks * (t + 1) / j->threads;
+        float *scratch = j->scratch + t * j->sfloats;
+        for (int64_t task = t0; task < t1; task++) {
+            const int64_t h = task / j->qblocks, b = task % j->qblocks;
+            const int64_t q0 = b * ATTN_QBLOCK;
+            const int64_t q1 = q0 + ATTN_QBLOCK < s->nq ? q0 + ATTN_QBLOCK : s->nq;
+            j->hk->attention(j->Q + h * s->nq * s->d, j->kpack + h * j->kfloats,
+                             j->V + h * s->nk * s->dv, j->Y + h * s->nq * s->dv, q0, q1, s->d,
+                             s->dv, s->nk, s->scale, scratch);
+        }
     }
-    free(scratch);
 }
 
 static onyx_status op_attention(onyx_kctx *k)
@@ -130,20 +140,34 @@ static onyx_status op_attention(onyx_kctx *k)
     if (st) return st;
     const onyx_tensor *q = k_input(k, 0);
     int64_t dims[4] = {q->dims[0], q->dims[1], s.nq, s.dv};
-    onyx_tensor *y = k_output(k, 0, ONYX_FLOAT, 4, dims);
+    /* both kernels write every element; no keys is an empty weighted sum (zeros,
+     * like the reference) */
+    onyx_tensor *y = s.nk == 0 ? k_output(k, 0, ONYX_FLOAT, 4, dims)
+                               : k_output_uninit(k, 0, ONYX_FLOAT, 4, dims);
     if (!y) return k->err->code;
-    if (s.bh == 0 || s.nq == 0 || s.dv == 0) return ONYX_OK;
-    if (s.nk == 0) return ONYX_OK; /* no keys: an empty weighted sum (zeros, like the reference) */
+    if (s.bh == 0 || s.nq == 0 || s.dv == 0 || s.nk == 0) return ONYX_OK;
     const float *Q = q->data, *K = k_input(k, 1)->data, *V = k_input(k, 2)->data;
     const hot_kernels *hk = hot_kernels_native();
     if (!hk) return attn_reference(k, &s, Q, K, V, y->data);
+    const int threads = k_num_threads(k);
     attn_job j = {.hk = hk, .s = &s, .Q = Q, .K = K, .V = V, .Y = y->data,
-                  .qblocks = (s.nq + ATTN_QBLOCK - 1) / ATTN_QBLOCK};
-    atomic_init(&j.out_of_memory, false);
-    k_parallel_for(k, s.bh * j.qblocks, attn_range, &j);
-    if (atomic_load(&j.out_of_memory))
-        return k_fail(k, ONYX_E_NOMEM, "out of memory for attention scratch (%lld floats)",
-                      (long long)hot_attention_scratch(s.d, s.dv, s.nk));
+                  .kfloats = hot_attention_packed_floats(s.d, s.nk),
+                  .sfloats = (hot_attention_scratch(s.d, s.dv) + 15) / 16 * 16,
+                  .qblocks = (s.nq + ATTN_QBLOCK - 1) / ATTN_QBLOCK,
+                  .threads = threads};
+    j.tasks = s.bh * j.qblocks;
+    k_scratch_buf own = {0};
+    k_scratch_buf *buf = k_scratch(k, K_SCRATCH_GEMM, &own);
+    const size_t need = (size_t)(s.bh * j.kfloats) + (size_t)(threads * j.sfloats);
+    if (!k_scratch_reserve(buf, need)) {
+        k_scratch_free(&own);
+        return k_fail(k, ONYX_E_NOMEM, "out of memory for attention scratch (%zu floats)", need);
+    }
+    j.kpack = buf->data;
+    j.scratch = buf->data + s.bh * j.kfloats;
+    k_parallel_for(k, s.bh, attn_pack_range, &j);
+    k_parallel_for(k, threads, attn_thread, &j);
+    k_scratch_free(&own);
     return ONYX_OK;
 }
 

@@ -17,7 +17,8 @@
 
 #include <stdlib.h>
 
-#define GEMM_KC 256
+#define GEMM_KC 256     /* sets the B block width nc */
+#define GEMM_KC_MAX 384 /* deepest depth block */
 #define GEMM_NC_FLOATS (64 * 1024) /* KC x NC block of packed B: 256 KB */
 #define ALIGN_FLOATS 16            /* 64 bytes */
 
@@ -240,6 +241,7 @@ typedef struct gemm_job {
     float *scratch;          /* per thread: B block, then one tile */
     size_t per_thread;
     int64_t nc;              /* columns per B block (multiple of NR) */
+    int64_t kc;              /* depth per block */
     /* packing A before the product */
     const gemm_a *a;
 } gemm_job;
@@ -297,13 +299,13 @@ static void gemm_block(const gemm_job *jb, int t, int64_t ip0, int64_t ip1, int6
     const gemm_c *c = jb->c;
     const gemm_epilogue *ep = jb->ep;
     float *bblock = jb->scratch + (size_t)t * jb->per_thread;
-    float *tmp = bblock + round_up((size_t)GEMM_KC * (size_t)jb->nc);
+    float *tmp = bblock + round_up((size_t)GEMM_KC_MAX * (size_t)jb->nc);
     int64_t panels_per_block = jb->nc / NR;
     bool contiguous_c = c->pitch == c->width;
     for (int64_t jq0 = jp0; jq0 < jp1; jq0 += panels_per_block) {
         int64_t jq1 = jq0 + panels_per_block < jp1 ? jq0 + panels_per_block : jp1;
-        for (int64_t p0 = 0; p0 < jb->kd; p0 += GEMM_KC) {
-            int64_t kc = jb->kd - p0 < GEMM_KC ? jb->kd - p0 : GEMM_KC;
+        for (int64_t p0 = 0; p0 < jb->kd; p0 += jb->kc) {
+            int64_t kc = jb->kd - p0 < jb->kc ? jb->kd - p0 : jb->kc;
             bool accumulate = p0 > 0, final = p0 + kc >= jb->kd;
             /* B panels for this block: packed already, or packed here */
             const float *bp;
@@ -397,7 +399,12 @@ bool gemm_f32(const onyx_kctx *k, const gemm_ukernel *uk, int64_t m, int64_t n, 
     jb.threads = threads;
     int64_t nc = (GEMM_NC_FLOATS / GEMM_KC) / uk->nr * uk->nr;
     jb.nc = nc > uk->nr ? nc : uk->nr;
-    jb.per_thread = round_up((size_t)GEMM_KC * (size_t)jb.nc) + round_up((size_t)(uk->mr * uk->nr));
+    /* depth blocks of equal size, at most GEMM_KC_MAX: a depth of 384 (a
+     * transformer's width) is one block instead of 256 + 128, which saves a
+     * pass that reloads and adds the partial C */
+    const int64_t kblocks = (kd + GEMM_KC_MAX - 1) / GEMM_KC_MAX;
+    jb.kc = kblocks > 0 ? (kd + kblocks - 1) / kblocks : 1;
+    jb.per_thread = round_up((size_t)GEMM_KC_MAX * (size_t)jb.nc) + round_up((size_t)(uk->mr * uk->nr));
     size_t a_floats = a->packed ? 0 : round_up(gemm_packed_a_floats(uk, m, kd));
     if (!gemm_scratch_reserve(scratch, a_floats + jb.per_thread * (size_t)threads)) return false;
     jb.scratch = scratch->data + a_floats;

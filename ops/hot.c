@@ -2,6 +2,8 @@
  * the operators share. */
 #include "hot.h"
 
+#include <string.h>
+
 const hot_kernels *hot_kernels_for(onyx_isa isa)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -15,13 +17,40 @@ const hot_kernels *hot_kernels_for(onyx_isa isa)
 
 const hot_kernels *hot_kernels_native(void) { return hot_kernels_for(onyx_cpu_info()->isa); }
 
-int64_t hot_attention_scratch(int64_t d, int64_t dv, int64_t nk)
+int64_t hot_attention_packed_floats(int64_t d, int64_t nk)
 {
-    const int64_t nkp = (nk + HOT_KEY_PAD - 1) / HOT_KEY_PAD * HOT_KEY_PAD;
-    /* packed keys, then per query block of (at most) 4 rows: scaled queries,
-     * output accumulators and one key tile (at most 64) of probabilities */
-    return d * nkp + 4 * d + 4 * dv + 4 * 64;
+    return d * ((nk + HOT_KEY_TILE - 1) / HOT_KEY_TILE * HOT_KEY_TILE);
 }
+
+void hot_attention_pack_k(const float *k, int64_t d, int64_t nk, bool k_transposed, float *kt)
+{
+    enum { T = HOT_KEY_TILE };
+    for (int64_t j0 = 0; j0 < nk; j0 += T) {
+        float *panel = kt + j0 * d;
+        const int64_t valid = nk - j0 < T ? nk - j0 : T;
+        if (k_transposed) {
+            for (int64_t c = 0; c < d; c++) {
+                memcpy(panel + c * T, k + c * nk + j0, (size_t)valid * sizeof *panel);
+                memset(panel + c * T + valid, 0, (size_t)(T - valid) * sizeof *panel);
+            }
+            continue;
+        }
+        if (valid < T) memset(panel, 0, (size_t)(d * T) * sizeof *panel);
+        /* 8 keys at a time: 8 rows read in step, each panel row written 8 wide */
+        int64_t j = 0;
+        for (; j + 8 <= valid; j += 8) {
+            const float *kr = k + (j0 + j) * d;
+            for (int64_t c = 0; c < d; c++)
+                for (int64_t u = 0; u < 8; u++) panel[c * T + j + u] = kr[u * d + c];
+        }
+        for (; j < valid; j++)
+            for (int64_t c = 0; c < d; c++) panel[c * T + j] = k[(j0 + j) * d + c];
+    }
+}
+
+/* queries [d][8], scores [8][HOT_KEY_TILE], per-lane sums [8][16], outputs [8][dv]
+ * (ATT_QB = 8 in ops/hot_impl.h) */
+int64_t hot_attention_scratch(int64_t d, int64_t dv) { return 8 * (d + HOT_KEY_TILE + 16 + dv); }
 
 typedef struct map_job {
     hot_map_fn fn;

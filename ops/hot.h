@@ -63,21 +63,30 @@ typedef struct hot_kernels {
                             const float *scale, const float *bias);
     /* sum of x[0..n), accumulated in blocks moved to double */
     double (*sum)(const float *x, int64_t n);
+    /* acc[j] += sum over r < rows of x[r * ld + j], for j < n: column sums,
+     * float over blocks of rows, then added to the double accumulators */
+    void (*sum_rows)(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc);
     /* y = x * a + b with scalar a, b (normalization per channel) */
     void (*affine)(const float *x, float *y, int64_t n, float a, float b);
-    /* Flash attention for rows [q0, q1) of one (batch, head):
-     * q [nq, d], k [nk, d] (row stride ldk; or [d, nk] when k_transposed),
-     * v [nk, dv], y [nq, dv]; scratch holds hot_attention_scratch(d, dv, nk)
-     * floats. Never stores more than a key tile of scores per query row. */
-    void (*attention)(const float *q, const float *k, const float *v, float *y, int64_t q0,
-                      int64_t q1, int64_t d, int64_t dv, int64_t nk, bool k_transposed,
-                      float scale, float *scratch);
+    /* Flash attention for rows [q0, q1) of one (batch, head): y [nq, dv] =
+     * softmax(scale q k^T) v for q [nq, d], keys kt packed by
+     * hot_attention_pack_k, v [nk, dv]; scratch holds hot_attention_scratch(d,
+     * dv) floats. Never holds more than a tile of 8 x HOT_KEY_TILE scores. */
+    void (*attention)(const float *q, const float *kt, const float *v, float *y, int64_t q0,
+                      int64_t q1, int64_t d, int64_t dv, int64_t nk, float scale,
+                      float *scratch);
 } hot_kernels;
 
-/* the attention kernel packs keys in multiples of this many */
-#define HOT_KEY_PAD 32
-/* floats of scratch the attention kernel needs for one (batch, head) task */
-int64_t hot_attention_scratch(int64_t d, int64_t dv, int64_t nk);
+/* Keys per attention tile: the kernel takes keys packed transposed in panels
+ * of [d][HOT_KEY_TILE] floats, zero past nk, so that a tile's scores are
+ * register-blocked like a GEMM tile and each panel is read sequentially. */
+#define HOT_KEY_TILE 64
+/* floats of one head's packed keys */
+int64_t hot_attention_packed_floats(int64_t d, int64_t nk);
+/* packs k [nk, d] (or [d, nk] when k_transposed) for the attention kernel */
+void hot_attention_pack_k(const float *k, int64_t d, int64_t nk, bool k_transposed, float *kt);
+/* floats of scratch the attention kernel needs (per thread) */
+int64_t hot_attention_scratch(int64_t d, int64_t dv);
 
 /* The table for isa, or NULL when the reference kernels should run. Asking
  * for an ISA above what the CPU has also gives NULL. */

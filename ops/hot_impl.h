@@ -174,6 +174,44 @@ HOT_KERNEL double sum(const float *X, int64_t n)
     return total;
 }
 
+/* Rows per float partial of sum_rows: the same bound on float rounding as
+ * MV_BLOCK, spent along the rows. */
+#define SR_BLOCK 256
+
+HOT_KERNEL void sum_rows(const float *X, int64_t rows, int64_t n, int64_t ld, double *acc)
+{
+    float part[4 * VF_N];
+    for (int64_t j = 0; j < n; j += 4 * VF_N) {
+        const int64_t w = n - j < 4 * VF_N ? n - j : 4 * VF_N;
+        for (int64_t r0 = 0; r0 < rows; r0 += SR_BLOCK) {
+            const int64_t r1 = rows - r0 < SR_BLOCK ? rows : r0 + SR_BLOCK;
+            const float *x = X + r0 * ld + j;
+            if (w == 4 * VF_N) {
+                vf a0 = vf_zero(), a1 = vf_zero(), a2 = vf_zero(), a3 = vf_zero();
+                for (int64_t r = r0; r < r1; r++, x += ld) {
+                    a0 = vf_add(a0, vf_load(x));
+                    a1 = vf_add(a1, vf_load(x + VF_N));
+                    a2 = vf_add(a2, vf_load(x + 2 * VF_N));
+                    a3 = vf_add(a3, vf_load(x + 3 * VF_N));
+                }
+                vf_store(part, a0);
+                vf_store(part + VF_N, a1);
+                vf_store(part + 2 * VF_N, a2);
+                vf_store(part + 3 * VF_N, a3);
+            } else {
+                for (int64_t c = 0; c < w; c += VF_N) {
+                    const int64_t m = w - c < VF_N ? w - c : VF_N;
+                    vf a = vf_zero();
+                    const float *xc = x + c;
+                    for (int64_t r = r0; r < r1; r++, xc += ld) a = vf_add(a, vf_load_n(xc, m));
+                    vf_store(part + c, a);
+                }
+            }
+            for (int64_t c = 0; c < w; c++) acc[j + c] += part[c];
+        }
+    }
+}
+
 HOT_KERNEL void scale_shift_row(const float *X, float *Y, int64_t n, float mean, float inv_std,
                                 const float *scale, const float *bias)
 {
@@ -199,117 +237,175 @@ HOT_KERNEL void affine(const float *X, float *Y, int64_t n, float a, float b)
 }
 
 /* ---- flash attention ----
- * Keys are packed transposed, one [d, ATT_KT] panel per tile of ATT_KT keys
- * (panels back to back, nk rounded up to HOT_KEY_PAD), so that the scores of
- * ATT_QB query rows against a tile are ATT_QB x ATT_KT/VF_N vector
- * accumulators fed by broadcasts of q, reading the panel sequentially (a
- * plain [d, nk] transpose would read d rows nk floats apart: d streams the
- * prefetchers cannot follow once nk is large). Each tile updates a
- * running max m and sum l per row; the output accumulator is rescaled by
- * exp(m_old - m_new) before the tile's p . V is added. */
-#define ATT_QB 4 /* the unrolled code below assumes 4 rows and 2 key vectors */
-#define ATT_KV 2
-#define ATT_KT (ATT_KV * VF_N)
+ * Per block of ATT_QB query rows and tile of HOT_KEY_TILE keys (keys packed by
+ * hot_attention_pack_k as [d][HOT_KEY_TILE] panels):
+ *   scores  S = (scale q) K^T, ATT_SR rows x 2 vectors at a time in registers
+ *           (the register-blocked GEMM tile: one panel row of keys, one
+ *           broadcast per query row);
+ *   softmax the running max m grows to the tile's max, the output rows and
+ *           the per-lane sums l are rescaled by exp(m_old - m_new) (one vector
+ *           exp for all rows), P = exp(S - m) overwrites S;
+ *   P V     acc += P V, 4 rows x ATT_PC vectors of acc in registers, one row
+ *           of V per key.
+ * Only the ATT_QB x HOT_KEY_TILE tile of scores ever exists. Every row's
+ * result depends only on its own q row, so any split of the rows over tasks
+ * gives the same numbers. */
+#define ATT_QB 8
+#if VF_N == 16
+#define ATT_SR 8 /* 16 score accumulators of 32 */
+#define ATT_PC 4 /* 16 output accumulators */
+#else
+#define ATT_SR 4 /* 8 of 16 ymm */
+#define ATT_PC 2
+#endif
+#define ATT_KV (HOT_KEY_TILE / VF_N)
 
-HOT_KERNEL void attention(const float *Q, const float *K, const float *V, float *Y, int64_t q0,
-                          int64_t q1, int64_t d, int64_t dv, int64_t nk, bool k_transposed,
-                          float scale, float *scratch)
+HOT_KERNEL void att_scores(const float *qs, int64_t d, const float *panel, float *st)
 {
-    const int64_t nkp = (nk + HOT_KEY_PAD - 1) / HOT_KEY_PAD * HOT_KEY_PAD;
-    float *kt = scratch;                 /* [nkp / ATT_KT][d][ATT_KT] */
-    float *qs = kt + d * nkp;            /* [ATT_QB, d], scaled */
-    float *acc = qs + ATT_QB * d;        /* [ATT_QB, dv] */
-    float *pt = acc + ATT_QB * dv;       /* [ATT_QB, ATT_KT] */
-    for (int64_t j0 = 0; j0 < nk; j0 += ATT_KT) {
-        float *panel = kt + j0 * d;
-        const int64_t valid = nk - j0 < ATT_KT ? nk - j0 : ATT_KT;
-        if (valid < ATT_KT) memset(panel, 0, (size_t)(d * ATT_KT) * sizeof *panel);
-        if (k_transposed) {
-            for (int64_t c = 0; c < d; c++)
-                memcpy(panel + c * ATT_KT, K + c * nk + j0, (size_t)valid * sizeof *panel);
-        } else {
-            for (int64_t j = 0; j < valid; j++)
-                for (int64_t c = 0; c < d; c++) panel[c * ATT_KT + j] = K[(j0 + j) * d + c];
+    for (int r0 = 0; r0 < ATT_QB; r0 += ATT_SR)
+        for (int c0 = 0; c0 < HOT_KEY_TILE; c0 += 2 * VF_N) {
+            vf s0[ATT_SR], s1[ATT_SR];
+#pragma GCC unroll 8
+            for (int r = 0; r < ATT_SR; r++) s0[r] = s1[r] = vf_zero();
+            const float *kr = panel + c0, *qc = qs + r0;
+            for (int64_t c = 0; c < d; c++, kr += HOT_KEY_TILE, qc += ATT_QB) {
+                const vf k0 = vf_load(kr), k1 = vf_load(kr + VF_N);
+#pragma GCC unroll 8
+                for (int r = 0; r < ATT_SR; r++) {
+                    const vf b = vf_set1(qc[r]);
+                    s0[r] = vf_fmadd(b, k0, s0[r]);
+                    s1[r] = vf_fmadd(b, k1, s1[r]);
+                }
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < ATT_SR; r++) {
+                vf_store(st + (r0 + r) * HOT_KEY_TILE + c0, s0[r]);
+                vf_store(st + (r0 + r) * HOT_KEY_TILE + c0 + VF_N, s1[r]);
+            }
+        }
+}
+
+/* acc[r] = acc[r] * alpha[r] + sum_j p[r][j] v[j] for 4 rows, columns [c, c + ATT_PC VF_N) */
+HOT_KERNEL void att_pv_full(const float *pt, const float *v, int64_t dv, int64_t nv,
+                                   const float *alpha, float *acc)
+{
+    vf a[4][ATT_PC];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        const vf al = vf_set1(alpha[r]);
+#pragma GCC unroll 4
+        for (int t = 0; t < ATT_PC; t++) a[r][t] = vf_mul(vf_load(acc + r * dv + t * VF_N), al);
+    }
+    for (int64_t j = 0; j < nv; j++, v += dv) {
+        vf vv[ATT_PC];
+#pragma GCC unroll 4
+        for (int t = 0; t < ATT_PC; t++) vv[t] = vf_load(v + t * VF_N);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const vf b = vf_set1(pt[r * HOT_KEY_TILE + j]);
+#pragma GCC unroll 4
+            for (int t = 0; t < ATT_PC; t++) a[r][t] = vf_fmadd(b, vv[t], a[r][t]);
         }
     }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < ATT_PC; t++) vf_store(acc + r * dv + t * VF_N, a[r][t]);
+}
+
+/* the same for one vector of w <= VF_N columns */
+HOT_KERNEL void att_pv_tail(const float *pt, const float *v, int64_t dv, int64_t nv,
+                                   const float *alpha, float *acc, int64_t w)
+{
+    vf a[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) a[r] = vf_mul(vf_load_n(acc + r * dv, w), vf_set1(alpha[r]));
+    for (int64_t j = 0; j < nv; j++, v += dv) {
+        const vf vv = vf_load_n(v, w);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) a[r] = vf_fmadd(vf_set1(pt[r * HOT_KEY_TILE + j]), vv, a[r]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) vf_store_n(acc + r * dv, a[r], w);
+}
+
+HOT_KERNEL void attention(const float *Q, const float *KT, const float *V, float *Y, int64_t q0,
+                          int64_t q1, int64_t d, int64_t dv, int64_t nk, float scale,
+                          float *scratch)
+{
+    float *qs = scratch;                          /* [d][ATT_QB], scaled */
+    float *st = qs + d * ATT_QB;                  /* [ATT_QB][HOT_KEY_TILE] scores, then P */
+    float *lv = st + ATT_QB * HOT_KEY_TILE;       /* [ATT_QB][VF_N] per-lane sums */
+    float *acc = lv + ATT_QB * 16;                /* [ATT_QB][dv] */
+    const vf ninf = vf_set1(-INFINITY);
     for (int64_t r0 = q0; r0 < q1; r0 += ATT_QB) {
         const int64_t rows = q1 - r0 < ATT_QB ? q1 - r0 : ATT_QB;
         /* missing rows of the last block repeat row r0 and are not stored */
-        for (int r = 0; r < ATT_QB; r++)
-            for (int64_t c = 0; c < d; c++) qs[r * d + c] = Q[(r0 + (r < rows ? r : 0)) * d + c] * scale;
-        float m[ATT_QB], l[ATT_QB];
+        for (int r = 0; r < ATT_QB; r++) {
+            const float *qr = Q + (r0 + (r < rows ? r : 0)) * d;
+            for (int64_t c = 0; c < d; c++) qs[c * ATT_QB + r] = qr[c] * scale;
+        }
+        float m[ATT_QB], alpha[ATT_QB];
         for (int r = 0; r < ATT_QB; r++) {
             m[r] = -INFINITY;
-            l[r] = 0;
+            vf_store(lv + r * 16, vf_zero());
         }
         memset(acc, 0, (size_t)(ATT_QB * dv) * sizeof *acc);
-        for (int64_t j0 = 0; j0 < nk; j0 += ATT_KT) {
-            const int64_t valid = nk - j0 < ATT_KT ? nk - j0 : ATT_KT;
-            /* the 4 x 2 score accumulators are spelled out so they stay in
-             * registers (an array indexed in loops may live on the stack) */
-            vf s00 = vf_zero(), s01 = vf_zero(), s10 = vf_zero(), s11 = vf_zero();
-            vf s20 = vf_zero(), s21 = vf_zero(), s30 = vf_zero(), s31 = vf_zero();
-            const float *panel = kt + j0 * d;
-            for (int64_t c = 0; c < d; c++) {
-                const float *krow = panel + c * ATT_KT;
-                const vf k0 = vf_load(krow), k1 = vf_load(krow + VF_N);
-                vf b = vf_set1(qs[c]);
-                s00 = vf_fmadd(b, k0, s00);
-                s01 = vf_fmadd(b, k1, s01);
-                b = vf_set1(qs[d + c]);
-                s10 = vf_fmadd(b, k0, s10);
-                s11 = vf_fmadd(b, k1, s11);
-                b = vf_set1(qs[2 * d + c]);
-                s20 = vf_fmadd(b, k0, s20);
-                s21 = vf_fmadd(b, k1, s21);
-                b = vf_set1(qs[3 * d + c]);
-                s30 = vf_fmadd(b, k0, s30);
-                s31 = vf_fmadd(b, k1, s31);
-            }
-            vf s[ATT_QB][ATT_KV] = {{s00, s01}, {s10, s11}, {s20, s21}, {s30, s31}};
-            float alpha[ATT_QB];
+        for (int64_t j0 = 0; j0 < nk; j0 += HOT_KEY_TILE) {
+            const int64_t nv = nk - j0 < HOT_KEY_TILE ? nk - j0 : HOT_KEY_TILE;
+            att_scores(qs, d, KT + j0 * d, st);
+            float mnew[ATT_QB];
             for (int r = 0; r < ATT_QB; r++) {
-                vf tmax = vf_set1(-INFINITY);
+                float *sr = st + r * HOT_KEY_TILE;
+                vf mx = ninf;
                 for (int t = 0; t < ATT_KV; t++) {
-                    int64_t from = valid - t * VF_N;
-                    from = from < 0 ? 0 : from > VF_N ? VF_N : from;
-                    s[r][t] = vf_select(vf_lanes_from(from), s[r][t], vf_set1(-INFINITY));
-                    tmax = vf_max(tmax, s[r][t]);
+                    vf x = vf_load(sr + t * VF_N);
+                    if ((t + 1) * VF_N > nv) {
+                        /* keys past nk (zero-padded panels) take no part */
+                        const int64_t from = nv - t * VF_N;
+                        x = vf_select(vf_lanes_from(from < 0 ? 0 : from), x, ninf);
+                        vf_store(sr + t * VF_N, x);
+                    }
+                    mx = vf_max(mx, x);
                 }
-                const float mt = vf_hmax(tmax), mn = mt > m[r] ? mt : m[r];
-                alpha[r] = expf(m[r] - mn);
-                m[r] = mn;
+                const float mt = vf_hmax(mx);
+                mnew[r] = mt > m[r] ? mt : m[r];
+            }
+            /* alpha = exp(m_old - m_new) for all rows at once */
+            for (int r = 0; r < ATT_QB; r += VF_N < ATT_QB ? VF_N : ATT_QB) {
+                const int w = ATT_QB - r < VF_N ? ATT_QB - r : VF_N;
+                vf_store_n(alpha + r, vf_exp(vf_sub(vf_load_n(m + r, w), vf_load_n(mnew + r, w))), w);
+            }
+            for (int r = 0; r < ATT_QB; r++) {
+                float *sr = st + r * HOT_KEY_TILE;
+                const vf mv = vf_set1(mnew[r]);
                 vf sum = vf_zero();
                 for (int t = 0; t < ATT_KV; t++) {
-                    const vf e = vf_exp(vf_sub(s[r][t], vf_set1(mn)));
+                    const vf e = vf_exp(vf_sub(vf_load(sr + t * VF_N), mv));
                     sum = vf_add(sum, e);
-                    vf_store(pt + r * ATT_KT + t * VF_N, e);
+                    vf_store(sr + t * VF_N, e);
                 }
-                l[r] = l[r] * alpha[r] + vf_hsum(sum);
+                vf_store(lv + r * 16, vf_fmadd(vf_load(lv + r * 16), vf_set1(alpha[r]), sum));
+                m[r] = mnew[r];
             }
             const float *vt = V + j0 * dv;
-            for (int64_t c = 0; c < dv; c += VF_N) {
-                const int64_t w = dv - c < VF_N ? dv - c : VF_N;
-                vf a0 = vf_mul(vf_load_n(acc + c, w), vf_set1(alpha[0]));
-                vf a1 = vf_mul(vf_load_n(acc + dv + c, w), vf_set1(alpha[1]));
-                vf a2 = vf_mul(vf_load_n(acc + 2 * dv + c, w), vf_set1(alpha[2]));
-                vf a3 = vf_mul(vf_load_n(acc + 3 * dv + c, w), vf_set1(alpha[3]));
-                for (int64_t j = 0; j < valid; j++) {
-                    const vf vv = w == VF_N ? vf_load(vt + j * dv + c) : vf_load_n(vt + j * dv + c, w);
-                    a0 = vf_fmadd(vf_set1(pt[j]), vv, a0);
-                    a1 = vf_fmadd(vf_set1(pt[ATT_KT + j]), vv, a1);
-                    a2 = vf_fmadd(vf_set1(pt[2 * ATT_KT + j]), vv, a2);
-                    a3 = vf_fmadd(vf_set1(pt[3 * ATT_KT + j]), vv, a3);
-                }
-                vf_store_n(acc + c, a0, w);
-                vf_store_n(acc + dv + c, a1, w);
-                vf_store_n(acc + 2 * dv + c, a2, w);
-                vf_store_n(acc + 3 * dv + c, a3, w);
+            for (int rb = 0; rb < ATT_QB; rb += 4) {
+                const float *pt = st + rb * HOT_KEY_TILE;
+                float *ar = acc + rb * dv;
+                int64_t c = 0;
+                for (; c + ATT_PC * VF_N <= dv; c += ATT_PC * VF_N)
+                    att_pv_full(pt, vt + c, dv, nv, alpha + rb, ar + c);
+                for (; c < dv; c += VF_N)
+                    att_pv_tail(pt, vt + c, dv, nv, alpha + rb, ar + c, dv - c < VF_N ? dv - c : VF_N);
             }
         }
         for (int64_t r = 0; r < rows; r++) {
-            const float inv = 1.0f / l[r];
-            for (int64_t c = 0; c < dv; c++) Y[(r0 + r) * dv + c] = acc[r * dv + c] * inv;
+            const vf inv = vf_set1(1.0f / vf_hsum(vf_load(lv + r * 16)));
+            const float *ar = acc + r * dv;
+            float *yr = Y + (r0 + r) * dv;
+            int64_t c = 0;
+            for (; c + VF_N <= dv; c += VF_N) vf_store(yr + c, vf_mul(vf_load(ar + c), inv));
+            if (c < dv) vf_store_n(yr + c, vf_mul(vf_load_n(ar + c, dv - c), inv), dv - c);
         }
     }
 }
@@ -341,6 +437,7 @@ const hot_kernels HOT_TABLE = {
         [HOT_FMAX] = binary_fmax,
     },
     .sum = sum,
+    .sum_rows = sum_rows,
     .softmax = softmax_row,
     .mean_var = mean_var,
     .scale_shift_row = scale_shift_row,

@@ -7,6 +7,69 @@
 
 #include <stdlib.h>
 
+/* A transpose of 4-byte elements that is a batch of 2-D transposes,
+ * y[b][i][j] = x[b][j][i] (NCHW <-> NHWC: rows = C and cols = H W, or the
+ * reverse), in square tiles so that both sides stay within a few cache lines;
+ * batches x row tiles are spread over the threads. */
+#define TR_TILE 16
+
+typedef struct tr2d_job {
+    const uint32_t *x;
+    uint32_t *y;
+    int64_t rows, cols, row_tiles; /* of y */
+} tr2d_job;
+
+static void tr2d_range(void *arg, int64_t begin, int64_t end)
+{
+    const tr2d_job *j = arg;
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t b = t / j->row_tiles, i0 = t % j->row_tiles * TR_TILE;
+        const int64_t i1 = i0 + TR_TILE < j->rows ? i0 + TR_TILE : j->rows;
+        const uint32_t *x = j->x + b * j->rows * j->cols;
+        uint32_t *y = j->y + b * j->rows * j->cols;
+        for (int64_t j0 = 0; j0 < j->cols; j0 += TR_TILE) {
+            const int64_t j1 = j0 + TR_TILE < j->cols ? j0 + TR_TILE : j->cols;
+            for (int64_t i = i0; i < i1; i++)
+                for (int64_t c = j0; c < j1; c++) y[i * j->cols + c] = x[c * j->rows + i];
+        }
+    }
+}
+
+/* True when it handled the transpose: the perm, with size-1 dims dropped and
+ * neighbours merged, is [batch,] (A, B) -> (B, A). */
+static bool transpose_2d(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y, const int *perm)
+{
+    if (onyx_dtype_size(x->dtype) != 4 || x->dtype == ONYX_STRING) return false;
+    /* the input axes in output order, without size-1 axes */
+    int order[ONYX_MAX_RANK], n = 0;
+    for (int d = 0; d < x->rank; d++)
+        if (x->dims[perm[d]] != 1) order[n++] = perm[d];
+    /* runs of input axes that stay neighbours in the output: [batch,] R1, R2
+     * where the input has them as [batch,] R2, R1 */
+    int start[ONYX_MAX_RANK + 1], runs = 0;
+    for (int d = 0; d < n; d++)
+        if (d == 0 || order[d] != order[d - 1] + 1) start[runs++] = d;
+    start[runs] = n;
+    if (runs != 2 && runs != 3) return false;
+    const int b0 = runs == 3; /* index of R1 */
+    int seq[ONYX_MAX_RANK], m = 0;
+    for (int r = 0; r < runs; r++) {
+        const int pick = r < b0 ? r : r == b0 ? b0 + 1 : b0; /* batch, R2, R1 */
+        for (int d = start[pick]; d < start[pick + 1]; d++) seq[m++] = order[d];
+    }
+    for (int d = 1; d < m; d++)
+        if (seq[d] <= seq[d - 1]) return false;
+    int64_t size[3] = {1, 1, 1};
+    for (int r = 0; r < runs; r++)
+        for (int d = start[r]; d < start[r + 1]; d++) size[r + (runs == 2)] *= x->dims[order[d]];
+    /* y is [batch][size1][size2] read from x as [batch][size2][size1] */
+    tr2d_job j = {x->data, y->data, size[1], size[2], (size[1] + TR_TILE - 1) / TR_TILE};
+    const int64_t tasks = size[0] * j.row_tiles;
+    if (size[0] * size[1] * size[2] < HOT_PARALLEL_MIN) tr2d_range(&j, 0, tasks);
+    else k_parallel_for(k, tasks, tr2d_range, &j);
+    return true;
+}
+
 static onyx_status op_transpose(onyx_kctx *k)
 {
     const onyx_tensor *x = shp_tensor_in(k, 0);
@@ -32,10 +95,37 @@ static onyx_status op_transpose(onyx_kctx *k)
         dims[d] = x->dims[perm[d]];
         sstr[d] = xstr[perm[d]];
     }
-    onyx_tensor *y = k_output(k, 0, x->dtype, r, dims);
+    /* the copy below writes every element */
+    onyx_tensor *y = x->dtype == ONYX_STRING ? k_output(k, 0, x->dtype, r, dims)
+                                             : k_output_uninit(k, 0, x->dtype, r, dims);
     if (!y) return k->err->code;
+    if (shp_numel(y) > 0 && transpose_2d(k, x, y, perm)) return ONYX_OK;
     if (!shp_gather_view(y, x, 0, sstr, r, dims)) return shp_nomem(k);
     return ONYX_OK;
+}
+
+/* Concat of plain (non-string) elements: one memcpy per (outer index, input),
+ * the pairs spread over the threads (the NHWC channel concat has many short
+ * runs, the NCHW one a few long ones). */
+typedef struct concat_job {
+    const onyx_kctx *k;
+    char *y;
+    size_t es;
+    int64_t inner, ydim;
+    const int64_t *first; /* input i starts at first[i] along the axis (n + 1 entries) */
+} concat_job;
+
+static void concat_range(void *arg, int64_t begin, int64_t end)
+{
+    const concat_job *j = arg;
+    const int n = j->k->n_inputs;
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t b = t / n;
+        const int i = (int)(t % n);
+        const int64_t len = (j->first[i + 1] - j->first[i]) * j->inner;
+        memcpy(j->y + (size_t)((b * j->ydim + j->first[i]) * j->inner) * j->es,
+               (const char *)j->k->inputs[i]->data + (size_t)(b * len) * j->es, (size_t)len * j->es);
+    }
 }
 
 static onyx_status op_concat(onyx_kctx *k)
@@ -71,10 +161,23 @@ static onyx_status op_concat(onyx_kctx *k)
             return k_fail(k, ONYX_E_LIMIT, "concatenated dim too large");
         dims[axis] += x->dims[axis];
     }
-    onyx_tensor *y = k_output(k, 0, x0->dtype, r, dims);
+    const bool plain = x0->dtype != ONYX_STRING;
+    onyx_tensor *y = plain ? k_output_uninit(k, 0, x0->dtype, r, dims) : k_output(k, 0, x0->dtype, r, dims);
     if (!y) return k->err->code;
     int64_t outer = tensor_numel_of(axis, dims);
     int64_t inner = tensor_numel_of(r - axis - 1, dims + axis + 1);
+    if (plain) {
+        int64_t *first = malloc(((size_t)k->n_inputs + 1) * sizeof *first);
+        if (!first) return shp_nomem(k);
+        first[0] = 0;
+        for (int i = 0; i < k->n_inputs; i++) first[i + 1] = first[i] + k_input(k, i)->dims[axis];
+        concat_job j = {k, y->data, onyx_dtype_size(x0->dtype), inner, dims[axis], first};
+        const int64_t tasks = outer * k->n_inputs;
+        if (shp_numel(y) < HOT_PARALLEL_MIN) concat_range(&j, 0, tasks);
+        else k_parallel_for(k, tasks, concat_range, &j);
+        free(first);
+        return ONYX_OK;
+    }
     int64_t yo = 0;
     for (int64_t b = 0; b < outer; b++)
         for (int i = 0; i < k->n_inputs; i++) {
@@ -329,42 +432,77 @@ static int64_t pad_source(enum pad_mode mode, int64_t i, int64_t n)
     }
 }
 
-/* Pad of a float32 [N, C, H, W] tensor on H and W only (non-negative pads),
- * the image-model case: each output row is written once, border, copy,
- * border, with no fill pass first. Planes are spread over the threads. */
+/* Pad of a float32 tensor on two neighbouring axes at most, seen as
+ * [outer, H, W, inner] (non-negative pads on H and W only): NCHW images padded
+ * on H, W have inner = 1, NHWC ones padded on H, W have inner = C. Each output
+ * row is written once, border, copy, border, with no fill pass first; rows are
+ * spread over the threads. */
 typedef struct pad2d_job {
     const float *x;
     float *y;
-    int64_t H, W, OH, OW, top, left;
+    int64_t H, W, OH, OW, top, left, inner;
     enum pad_mode mode;
     float value;
 } pad2d_job;
 
+/* one border pixel: inner floats of the constant, or of source pixel src */
+static void pad_pixel(const pad2d_job *j, float *dst, const float *xr, int64_t ox)
+{
+    if (j->mode == PAD_CONSTANT) {
+        for (int64_t c = 0; c < j->inner; c++) dst[c] = j->value;
+        return;
+    }
+    const int64_t src = pad_source(j->mode, ox - j->left, j->W);
+    memcpy(dst, xr + src * j->inner, (size_t)j->inner * sizeof *dst);
+}
+
 static void pad2d_range(void *arg, int64_t begin, int64_t end)
 {
     const pad2d_job *j = arg;
-    const bool constant = j->mode == PAD_CONSTANT;
-    for (int64_t pl = begin; pl < end; pl++) {
-        const float *xp = j->x + pl * j->H * j->W;
-        float *yp = j->y + pl * j->OH * j->OW;
-        for (int64_t oy = 0; oy < j->OH; oy++) {
-            float *yr = yp + oy * j->OW;
-            int64_t iy = oy - j->top;
-            if (iy < 0 || iy >= j->H) {
-                if (constant) {
-                    for (int64_t ox = 0; ox < j->OW; ox++) yr[ox] = j->value;
-                    continue;
-                }
-                iy = pad_source(j->mode, iy, j->H);
+    const int64_t in_row = j->W * j->inner, out_row = j->OW * j->inner;
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t pl = t / j->OH, oy = t % j->OH;
+        float *yr = j->y + t * out_row;
+        int64_t iy = oy - j->top;
+        if (iy < 0 || iy >= j->H) {
+            if (j->mode == PAD_CONSTANT) {
+                for (int64_t i = 0; i < out_row; i++) yr[i] = j->value;
+                continue;
             }
-            const float *xr = xp + iy * j->W;
-            for (int64_t ox = 0; ox < j->left; ox++)
-                yr[ox] = constant ? j->value : xr[pad_source(j->mode, ox - j->left, j->W)];
-            memcpy(yr + j->left, xr, (size_t)j->W * sizeof *yr);
-            for (int64_t ox = j->left + j->W; ox < j->OW; ox++)
-                yr[ox] = constant ? j->value : xr[pad_source(j->mode, ox - j->left, j->W)];
+            iy = pad_source(j->mode, iy, j->H);
+        }
+        const float *xr = j->x + (pl * j->H + iy) * in_row;
+        for (int64_t ox = 0; ox < j->left; ox++) pad_pixel(j, yr + ox * j->inner, xr, ox);
+        memcpy(yr + j->left * j->inner, xr, (size_t)in_row * sizeof *yr);
+        for (int64_t ox = j->left + j->W; ox < j->OW; ox++) pad_pixel(j, yr + ox * j->inner, xr, ox);
+    }
+}
+
+/* The [outer, H, W, inner] view when only axes a and a + 1 have (non-negative)
+ * pads; false when the pads do not have that form. */
+static bool pad2d_view(const onyx_tensor *x, const int64_t *pb, const int64_t *pe, pad2d_job *j,
+                       int64_t *outer)
+{
+    const int r = x->rank;
+    int first = -1, last = -1;
+    for (int d = 0; d < r; d++) {
+        if (pb[d] < 0 || pe[d] < 0) return false;
+        if (pb[d] || pe[d]) {
+            if (first < 0) first = d;
+            last = d;
         }
     }
+    if (r < 2 || first < 0 || last - first > 1) return false;
+    const int a = first < r - 1 ? first : r - 2; /* H is axis a, W is axis a + 1 */
+    *outer = tensor_numel_of(a, x->dims);
+    j->H = x->dims[a];
+    j->W = x->dims[a + 1];
+    j->inner = tensor_numel_of(r - a - 2, x->dims + a + 2);
+    j->top = pb[a];
+    j->left = pb[a + 1];
+    j->OH = j->H + pb[a] + pe[a];
+    j->OW = j->W + pb[a + 1] + pe[a + 1];
+    return j->H > 0 && j->W > 0 && j->inner > 0;
 }
 
 static onyx_status op_pad(onyx_kctx *k)
@@ -446,17 +584,19 @@ static onyx_status op_pad(onyx_kctx *k)
         if (mode != PAD_CONSTANT && keep[d] == 0 && dims[d] > 0)
             return k_fail(k, ONYX_E_SHAPE, "%s padding of empty dim %d", ms, d);
     }
-    onyx_tensor *y = k_output(k, 0, x->dtype, r, dims);
+    /* every path below writes every element: the constant fill, the copy
+     * and the borders, or the rows of pad2d */
+    onyx_tensor *y = x->dtype == ONYX_STRING ? k_output(k, 0, x->dtype, r, dims)
+                                             : k_output_uninit(k, 0, x->dtype, r, dims);
     if (!y) return k->err->code;
     if (shp_numel(y) == 0) return ONYX_OK;
-    if (x->dtype == ONYX_FLOAT && r == 4 && mode != PAD_WRAP && !pb[0] && !pe[0] && !pb[1] &&
-        !pe[1] && pb[2] >= 0 && pe[2] >= 0 && pb[3] >= 0 && pe[3] >= 0 && x->dims[2] > 0 &&
-        x->dims[3] > 0) {
-        pad2d_job j = {x->data, y->data, x->dims[2], x->dims[3], dims[2], dims[3], pb[2], pb[3],
-                       mode, *(const float *)cv->data};
-        const int64_t planes = dims[0] * dims[1];
-        if (shp_numel(y) < HOT_PARALLEL_MIN) pad2d_range(&j, 0, planes);
-        else k_parallel_for(k, planes, pad2d_range, &j);
+    pad2d_job pj = {.x = x->data, .y = y->data, .mode = mode};
+    int64_t outer;
+    if (x->dtype == ONYX_FLOAT && mode != PAD_WRAP && pad2d_view(x, pb, pe, &pj, &outer)) {
+        pj.value = *(const float *)cv->data;
+        const int64_t rows = outer * pj.OH;
+        if (shp_numel(y) < HOT_PARALLEL_MIN) pad2d_range(&pj, 0, rows);
+        else k_parallel_for(k, rows, pad2d_range, &pj);
         return ONYX_OK;
     }
     if (mode == PAD_CONSTANT && !shp_fill(y, shp_numel(y), cv, 0)) return shp_nomem(k);

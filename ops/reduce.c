@@ -6,6 +6,7 @@
  * arithmetic, which wraps exactly like the narrower ONNX types once stored back,
  * and never hits signed-overflow undefined behaviour. */
 #include "kernel.h"
+#include "hot.h"
 
 #include <stdlib.h>
 
@@ -336,6 +337,61 @@ done:
     return st;
 }
 
+/* ---- float32 ReduceSum / ReduceMean on the vector kernels ----
+ * For collapsed plans [kept] reduced [kept]: reducing the innermost run
+ * (NCHW over H, W) sums contiguous rows; keeping it (NHWC over H, W, or a
+ * middle axis) adds rows of the kept run column-wise. Each output element is
+ * summed by one task in a fixed order, so the split over threads does not
+ * change the result. */
+typedef struct fast_sum_job {
+    const hot_kernels *hk;
+    const float *x;
+    float *y;
+    int64_t outer, rows, inner; /* kept x reduced x kept */
+    int64_t col_blocks;
+    double scale;
+} fast_sum_job;
+
+#define FAST_SUM_COLS 256
+
+static void fast_sum_range(void *arg, int64_t begin, int64_t end)
+{
+    const fast_sum_job *j = arg;
+    if (j->inner == 1) {
+        for (int64_t o = begin; o < end; o++)
+            j->y[o] = (float)(j->hk->sum(j->x + o * j->rows, j->rows) * j->scale);
+        return;
+    }
+    double acc[FAST_SUM_COLS];
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t o = t / j->col_blocks, c0 = t % j->col_blocks * FAST_SUM_COLS;
+        const int64_t w = j->inner - c0 < FAST_SUM_COLS ? j->inner - c0 : FAST_SUM_COLS;
+        for (int64_t c = 0; c < w; c++) acc[c] = 0;
+        j->hk->sum_rows(j->x + o * j->rows * j->inner + c0, j->rows, w, j->inner, acc);
+        for (int64_t c = 0; c < w; c++) j->y[o * j->inner + c0 + c] = (float)(acc[c] * j->scale);
+    }
+}
+
+/* True when it handled the node (float32 sum or mean of a supported plan). */
+static bool reduce_sum_fast(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y,
+                            const reduce_plan *p, reduce_kind kind, int64_t count)
+{
+    const hot_kernels *hk = hot_kernels_native();
+    if (!hk || x->dtype != ONYX_FLOAT || (kind != R_SUM && kind != R_MEAN) || p->numel <= 0) return false;
+    int d = 0;
+    fast_sum_job j = {.hk = hk, .x = x->data, .y = y->data, .outer = 1, .rows = 1, .inner = 1};
+    if (d < p->nd && !p->red[d]) j.outer = p->dims[d++];
+    if (d < p->nd && p->red[d]) j.rows = p->dims[d++];
+    if (d < p->nd && !p->red[d]) j.inner = p->dims[d++];
+    if (d != p->nd) return false;
+    j.scale = kind == R_MEAN ? 1.0 / (double)count : 1.0;
+    j.col_blocks = (j.inner + FAST_SUM_COLS - 1) / FAST_SUM_COLS;
+    const int64_t tasks = j.inner == 1 ? j.outer : j.outer * j.col_blocks;
+    if (p->numel < HOT_PARALLEL_MIN) fast_sum_range(&j, 0, tasks);
+    else k_parallel_for(k, tasks, fast_sum_range, &j);
+    return true;
+}
+
 static onyx_status reduce_int(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y,
                               const reduce_plan *p, reduce_kind kind, int64_t count)
 {
@@ -473,6 +529,7 @@ static onyx_status run_reduce(onyx_kctx *k, reduce_kind kind, int axes_input_sin
 
     reduce_plan p;
     plan_reduce(&p, x->rank, x->dims, mask);
+    if (reduce_sum_fast(k, x, y, &p, kind, count)) return ONYX_OK;
     if (dtype_is_float(x->dtype) || kind == R_LOGSUMEXP)
         return reduce_fp(k, x, y, &p, kind, count);
     return reduce_int(k, x, y, &p, kind, count);

@@ -64,6 +64,7 @@ struct onyx_session {
     onyx_threads *threads;
     onyx_node_observer observer;
     void *observer_ud;
+    bool observer_shapes_only; /* the observer reads no values: in-place stays */
 #ifdef ONYX_TEST_HOOKS
     const char *fault_node; /* ONYX_TEST_FAULT: node (or first output) name whose output is perturbed */
 #endif
@@ -466,6 +467,17 @@ static bool inplace_op(const onyx_node *n)
     return false;
 }
 
+/* Ops whose output is input 0's elements under another shape: the output can
+ * take input 0's bytes, which makes them free (the kernel skips the copy). */
+static bool view_op(const onyx_node *n)
+{
+    static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", NULL};
+    if (n->domain[0] && strcmp(n->domain, "ai.onnx")) return false;
+    for (int i = 0; ops[i]; i++)
+        if (!strcmp(n->op_type, ops[i])) return true;
+    return false;
+}
+
 static void plan_clear(mem_plan *p, int n_slots)
 {
     si_release(p->vals, n_slots);
@@ -617,13 +629,16 @@ static void make_plan(onyx_session *s, const onyx_tensor *const *bound)
      * same dtype and shape that is an activation dying at this node */
     for (int i = 0; i < nn; i++) {
         const exec_node *en = &eg->nodes[i];
-        if (!inplace_op(en->node) || en->node->n_outputs < 1) continue;
+        const bool view = view_op(en->node);
+        if ((!view && !inplace_op(en->node)) || en->node->n_outputs < 1) continue;
         int o = en->out[0];
         if (o < 0 || !bufs[o].size) continue;
-        for (int k = 0; k < en->node->n_inputs; k++) {
+        for (int k = 0; k < (view ? 1 : en->node->n_inputs); k++) {
             int x = en->in[k];
             if (x < 0 || !bufs[x].size || taken[x] || eg->last_use[x] != i) continue;
-            if (!same_shape(&p->vals[x], &p->vals[o])) continue;
+            if (view ? bufs[x].size != bufs[o].size || p->vals[x].dtype != p->vals[o].dtype
+                     : !same_shape(&p->vals[x], &p->vals[o]))
+                continue;
             bufs[o].alias = x;
             taken[x] = true;
             p->inplace[o] = true;
@@ -680,7 +695,7 @@ void *session_planned_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, co
         return NULL;
     }
     /* an observer sees a node's inputs after it ran: they must be intact */
-    if (p->inplace[sl] && f->s->observer) return NULL;
+    if (p->inplace[sl] && f->s->observer && !f->s->observer_shapes_only) return NULL;
     int64_t n = tensor_numel_of(rank, dims);
     *nbytes = (size_t)n * onyx_dtype_size(dtype);
     *zero = !p->inplace[sl];
@@ -959,6 +974,13 @@ void onyx_session_set_observer(onyx_session *s, onyx_node_observer fn, void *ud)
 {
     s->observer = fn;
     s->observer_ud = ud;
+    s->observer_shapes_only = false;
+}
+
+void onyx_session_set_shape_observer(onyx_session *s, onyx_node_observer fn, void *ud)
+{
+    onyx_session_set_observer(s, fn, ud);
+    s->observer_shapes_only = fn != NULL;
 }
 
 int onyx_session_threads(const onyx_session *s) { return threads_count(s->threads); }

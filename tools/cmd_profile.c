@@ -734,7 +734,7 @@ static void sweep_child(const onyx_model *m, char **files, int n_files, const sh
     pt->session_ms = (now_s() - t0) * 1e3;
     prof p = {0};
     p.progress = cfg->progress;
-    onyx_session_set_observer(s, observe, &p);
+    onyx_session_set_shape_observer(s, observe, &p);
     run_stats st;
     settings c2 = *cfg;
     if (onyx_session_run(s, in.n, in.names, (const onyx_tensor *const *)in.vals, &err) != ONYX_OK) {
@@ -1440,7 +1440,7 @@ int cmd_profile(int argc, char **argv)
         r.batch = 1;
         if (in.n > 0 && onyx_tensor_kind(in.vals[0]) == ONYX_KIND_TENSOR && onyx_tensor_rank(in.vals[0]) >= 2)
             r.batch = onyx_tensor_dims(in.vals[0])[0];
-        onyx_session_set_observer(s, observe, &p);
+        onyx_session_set_shape_observer(s, observe, &p);
         rc = measure(s, &p, &in, model_path, &cfg, &r.st);
         progress_clear(&p);
     }

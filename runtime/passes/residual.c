@@ -4,15 +4,82 @@
  * relu(bn(conv(x)) + x), MobileNetV2's x + bn(conv(x))). Runs before the
  * activation pass, which then takes the Relu after the Add: FusedConv applies
  * act(conv + B + Z). Z must have exactly the Add's output shape (no
- * broadcasting), which static shape inference must prove. */
+ * broadcasting), which static shape inference must prove.
+ *
+ * A per-column scale between the matmul and the Add (a transformer's
+ * LayerScale: x + gamma * (A W + b)) is first folded into the weights, W' = W
+ * diag(gamma), b' = gamma b, so the Add then meets the matmul directly. */
 #include "passes.h"
 
 #include <string.h>
+
+/* The constant float [K, N] weights of a (Fused)MatMul without activation or
+ * residual, or NULL. */
+static const onyx_tensor *plain_matmul_weights(const pass_ctx *c, const onyx_node *mm)
+{
+    bool std_mm = !mm->domain[0] && !strcmp(mm->op_type, "MatMul");
+    bool fused = !strcmp(mm->domain, "ai.onyx") && !strcmp(mm->op_type, "FusedMatMul") &&
+                 !ge_attr_string(mm, "activation", "")[0] && (mm->n_inputs < 4 || !mm->inputs[3][0]);
+    if (!std_mm && !fused) return NULL;
+    const onyx_tensor *w = ge_const(c->g, mm->inputs[1]);
+    if (!w || w->kind != ONYX_KIND_TENSOR || w->dtype != ONYX_FLOAT || w->rank != 2) return NULL;
+    return w;
+}
+
+/* Mul(y, gamma) with y = (Fused)MatMul(A, W[, b]) read only here and gamma a
+ * constant of N floats along the last axis: scale W's columns and b instead.
+ * 1 when folded, 0 when the pattern does not apply, -1 out of memory. */
+static int fold_column_scale(pass_ctx *c, int i)
+{
+    onyx_graph *g = c->g;
+    onyx_node *mul = &g->nodes[i];
+    for (int side = 0; side < 2; side++) {
+        const char *y = mul->inputs[side], *gname = mul->inputs[1 - side];
+        int p = ge_producer(g, y);
+        const onyx_tensor *gm = ge_const(g, gname);
+        if (p < 0 || !gm || gm->dtype != ONYX_FLOAT || !pass_only_feeds(c, y, i)) continue;
+        const onyx_node *mm = &g->nodes[p];
+        const onyx_tensor *w = plain_matmul_weights(c, mm);
+        if (!w || !pass_same_shape(c, y, mul->outputs[0])) continue;
+        const int64_t K = w->dims[0], N = w->dims[1];
+        bool column = gm->rank >= 1 && gm->dims[gm->rank - 1] == N;
+        for (int d = 0; column && d < gm->rank - 1; d++) column = gm->dims[d] == 1;
+        if (!column) continue;
+        const onyx_tensor *bt = mm->n_inputs > 2 && mm->inputs[2][0] ? ge_const(g, mm->inputs[2]) : NULL;
+        if (mm->n_inputs > 2 && mm->inputs[2][0] &&
+            (!bt || bt->dtype != ONYX_FLOAT || bt->rank != 1 || bt->dims[0] != N))
+            continue;
+        const float *gv = gm->data, *ws = w->data;
+        onyx_tensor *nw = ge_new_tensor(c->m, ONYX_FLOAT, 2, w->dims);
+        onyx_tensor *nb = bt ? ge_new_tensor(c->m, ONYX_FLOAT, 1, bt->dims) : NULL;
+        if (!nw || (bt && !nb)) return -1;
+        float *wd = nw->data;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t n = 0; n < N; n++) wd[k * N + n] = ws[k * N + n] * gv[n];
+        if (bt)
+            for (int64_t n = 0; n < N; n++) ((float *)nb->data)[n] = ((const float *)bt->data)[n] * gv[n];
+        const char *wn = ge_add_init(c->m, g, mm->inputs[1], nw);
+        const char *bn = bt ? ge_add_init(c->m, g, mm->inputs[2], nb) : NULL;
+        if (!wn || (bt && !bn)) return -1;
+        onyx_node *l = &g->nodes[p];
+        if (!ge_set_input(c->m, l, 1, wn) || (bn && !ge_set_input(c->m, l, 2, bn))) return -1;
+        l->outputs[0] = mul->outputs[0];
+        ge_kill(mul);
+        pass_note(c, "MatMul*scale (weights scaled)");
+        return 1;
+    }
+    return 0;
+}
 
 onyx_status pass_residual(pass_ctx *c, onyx_error *err)
 {
     onyx_graph *g = c->g;
     onyx_status st = pass_infer_shapes(c, err);
+    for (int i = 0; i < g->n_nodes && st == ONYX_OK; i++) {
+        onyx_node *mul = &g->nodes[i];
+        if (ge_dead(mul) || mul->domain[0] || strcmp(mul->op_type, "Mul") || mul->n_inputs != 2) continue;
+        if (fold_column_scale(c, i) < 0) return pass_fail(err, ONYX_E_NOMEM, "out of memory");
+    }
     for (int i = 0; i < g->n_nodes && st == ONYX_OK; i++) {
         onyx_node *add = &g->nodes[i];
         if (ge_dead(add) || add->domain[0] || strcmp(add->op_type, "Add") || add->n_inputs != 2) continue;

@@ -270,20 +270,23 @@ static void test_attention_kernel(const hot_kernels *hk)
 {
     const int64_t shapes[][4] = {/* nq, nk, d, dv */
                                  {1, 1, 1, 1},    {3, 17, 5, 3},   {17, 33, 16, 16}, {5, 64, 64, 64},
-                                 {257, 257, 64, 64}, {4, 100, 7, 19}, {9, 31, 32, 17}};
+                                 {257, 257, 64, 64}, {4, 100, 7, 19}, {9, 31, 32, 17},
+                                 {13, 200, 64, 80}, {70, 129, 3, 47}};
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         int64_t nq = shapes[t][0], nk = shapes[t][1], d = shapes[t][2], dv = shapes[t][3];
         for (int kt = 0; kt < 2; kt++) {
             float *q = randv(nq * d, -2, 2), *k = randv(nk * d, -2, 2), *v = randv(nk * dv, -1, 1);
             float *y = malloc((size_t)(nq * dv + 1) * sizeof *y);
             double *r = malloc((size_t)(nq * dv) * sizeof *r);
-            float *scratch = malloc((size_t)hot_attention_scratch(d, dv, nk) * sizeof *scratch);
+            float *scratch = malloc((size_t)hot_attention_scratch(d, dv) * sizeof *scratch);
+            float *packed = malloc((size_t)hot_attention_packed_floats(d, nk) * sizeof *packed);
+            hot_attention_pack_k(k, d, nk, kt, packed);
             y[nq * dv] = 3.0f;
             float scale = 1.0f / sqrtf((float)d);
             /* two calls splitting the rows, as the threads do */
             int64_t mid = nq / 2;
-            hk->attention(q, k, v, y, 0, mid, d, dv, nk, kt, scale, scratch);
-            hk->attention(q, k, v, y, mid, nq, d, dv, nk, kt, scale, scratch);
+            hk->attention(q, packed, v, y, 0, mid, d, dv, nk, scale, scratch);
+            hk->attention(q, packed, v, y, mid, nq, d, dv, nk, scale, scratch);
             ref_attention(q, k, v, r, nq, d, dv, nk, kt, scale);
             double worst = 0;
             for (int64_t i = 0; i < nq * dv; i++) worst = fmax(worst, fabs(y[i] - r[i]));
@@ -295,6 +298,7 @@ static void test_attention_kernel(const hot_kernels *hk)
             free(y);
             free(r);
             free(scratch);
+            free(packed);
         }
     }
 }
@@ -663,6 +667,250 @@ static void run_child(const char *self, const char *isa)
     }
 }
 
+/* Pad of float32 on every set of axes the fast path takes (two neighbouring
+ * axes: NCHW H, W; NHWC H, W with C unpadded; the last axis alone) and some
+ * it leaves to the general path, against a naive index map */
+static int64_t pad_src_ref(int mode, int64_t i, int64_t n)
+{
+    if (i >= 0 && i < n) return i;
+    if (mode == 0 || n == 1) return 0; /* constant: not read */
+    if (mode == 2) return i < 0 ? 0 : n - 1; /* edge */
+    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i; /* reflect */
+    return i;
+}
+
+static void test_pad_layouts(void)
+{
+    static const int64_t shapes[][4] = {{1, 7, 9, 16}, {2, 3, 5, 17}, {1, 4, 4, 1}};
+    static const int64_t padsets[][8] = {
+        {0, 1, 2, 0, 0, 2, 1, 0}, {0, 0, 1, 2, 0, 0, 2, 1}, {0, 0, 0, 3, 0, 0, 0, 2},
+        {1, 0, 0, 0, 2, 0, 0, 0}, {0, 1, 1, 1, 0, 1, 0, 1}, {0, 0, 2, 0, 0, 0, 0, 0}};
+    static const char *const modes[3] = {"constant", "reflect", "edge"};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int64_t *xd = shapes[t];
+        onyx_tensor *x = tensor_rand(4, xd, -5, 5);
+        const float *xf = x->data;
+        for (size_t ps = 0; ps < sizeof padsets / sizeof padsets[0]; ps++) {
+            const int64_t *pads = padsets[ps];
+            for (int m = 0; m < 3; m++) {
+                bool fits = true; /* reflect needs pads smaller than the dim */
+                for (int d = 0; d < 4; d++) fits &= m != 1 || (pads[d] < xd[d] && pads[d + 4] < xd[d]);
+                if (!fits) continue;
+                const int64_t pd[1] = {8};
+                onyx_tensor *pt = onyx_tensor_create(ONYX_INT64, 1, pd);
+                memcpy(pt->data, pads, 8 * sizeof *pads);
+                int64_t one = 1;
+                onyx_tensor *cv = onyx_tensor_create(ONYX_FLOAT, 0, &one);
+                *(float *)cv->data = -1.5f;
+                const onyx_tensor *ins[3] = {x, pt, cv};
+                onyx_attr mode = {.name = "mode", .type = ATTR_STRING, .s = modes[m], .s_len = strlen(modes[m])};
+                onyx_tensor out = {0};
+                onyx_error err = {0};
+                onyx_status st = run_op("", "Pad", 18, 3, ins, 1, &mode, &out, &err);
+                int bad = 0;
+                if (!st) {
+                    int64_t od[4], n = 1;
+                    for (int d = 0; d < 4; d++) n *= od[d] = xd[d] + pads[d] + pads[d + 4];
+                    for (int d = 0; d < 4; d++) bad += out.dims[d] != od[d];
+                    for (int64_t i = 0; i < n && !bad; i++) {
+                        int64_t rem = i, src = 0;
+                        bool outside = false;
+                        int64_t idx[4];
+                        for (int d = 3; d >= 0; d--) idx[d] = rem % od[d], rem /= od[d];
+                        for (int d = 0; d < 4; d++) {
+                            const int64_t p = idx[d] - pads[d];
+                            outside |= p < 0 || p >= xd[d];
+                            src = src * xd[d] + pad_src_ref(m, p, xd[d]);
+                        }
+                        const float ref = m == 0 && outside ? -1.5f : xf[src];
+                        bad += ((float *)out.data)[i] != ref;
+                    }
+                }
+                CHECK(!st && !bad, "Pad %s %lldx%lldx%lldx%lld pad set %zu: %s %d bad", modes[m], (long long)xd[0],
+                      (long long)xd[1], (long long)xd[2], (long long)xd[3], ps, err.message, bad);
+                tensor_release(&out);
+                onyx_tensor_free(pt);
+                onyx_tensor_free(cv);
+            }
+        }
+        onyx_tensor_free(x);
+    }
+}
+
+/* Transpose with every permutation of rank-4 shapes with and without size-1
+ * axes (the batched 2-D tiles take NCHW <-> NHWC and more), exact */
+static void test_transpose_perms(void)
+{
+    static const int64_t shapes[][4] = {{2, 3, 17, 19}, {1, 33, 5, 18}, {3, 1, 20, 1}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int64_t *xd = shapes[t];
+        onyx_tensor *x = tensor_rand(4, xd, -5, 5);
+        const float *xf = x->data;
+        int bad_total = 0, failed_runs = 0;
+        for (int p = 0; p < 256; p++) {
+            int64_t perm[4] = {p & 3, (p >> 2) & 3, (p >> 4) & 3, (p >> 6) & 3};
+            if (perm[0] == perm[1] || perm[0] == perm[2] || perm[0] == perm[3] || perm[1] == perm[2] ||
+                perm[1] == perm[3] || perm[2] == perm[3])
+                continue;
+            const onyx_tensor *ins[1] = {x};
+            onyx_attr pa = {.name = "perm", .type = ATTR_INTS, .n = 4, .ints = perm};
+            onyx_tensor out = {0};
+            onyx_error err = {0};
+            if (run_op("", "Transpose", 13, 1, ins, 1, &pa, &out, &err)) {
+                failed_runs++;
+                continue;
+            }
+            int64_t xs[4] = {xd[1] * xd[2] * xd[3], xd[2] * xd[3], xd[3], 1}, i = 0;
+            for (int64_t a = 0; a < xd[perm[0]]; a++)
+                for (int64_t b = 0; b < xd[perm[1]]; b++)
+                    for (int64_t c = 0; c < xd[perm[2]]; c++)
+                        for (int64_t d = 0; d < xd[perm[3]]; d++, i++)
+                            bad_total += ((float *)out.data)[i] !=
+                                         xf[a * xs[perm[0]] + b * xs[perm[1]] + c * xs[perm[2]] + d * xs[perm[3]]];
+            tensor_release(&out);
+        }
+        CHECK(!bad_total && !failed_runs, "Transpose %lldx%lldx%lldx%lld: %d wrong, %d failed", (long long)xd[0],
+              (long long)xd[1], (long long)xd[2], (long long)xd[3], bad_total, failed_runs);
+        onyx_tensor_free(x);
+    }
+}
+
+/* Concat of three float inputs on every axis, large enough to be threaded */
+static void test_concat_axes(void)
+{
+    for (int axis = 0; axis < 4; axis++) {
+        int64_t base[4] = {2, 24, 40, 40};
+        onyx_tensor *xs[3];
+        int64_t extent[3] = {3, 1, 5};
+        for (int i = 0; i < 3; i++) {
+            int64_t d[4] = {base[0], base[1], base[2], base[3]};
+            d[axis] = extent[i];
+            xs[i] = tensor_rand(4, d, -1, 1);
+        }
+        onyx_attr ax = {.name = "axis", .type = ATTR_INT, .i = axis - 4 * (axis % 2)};
+        onyx_tensor out = {0};
+        onyx_error err = {0};
+        onyx_status st = run_op("", "Concat", 13, 3, (const onyx_tensor *const *)xs, 1, &ax, &out, &err);
+        int64_t bad = 0;
+        if (!st) {
+            int64_t od[4] = {base[0], base[1], base[2], base[3]};
+            od[axis] = 9;
+            bad = out.dims[axis] != 9;
+            int64_t i = 0, idx[4];
+            for (idx[0] = 0; idx[0] < od[0]; idx[0]++)
+                for (idx[1] = 0; idx[1] < od[1]; idx[1]++)
+                    for (idx[2] = 0; idx[2] < od[2]; idx[2]++)
+                        for (idx[3] = 0; idx[3] < od[3]; idx[3]++, i++) {
+                            int64_t a = idx[axis], which = a < 3 ? 0 : a < 4 ? 1 : 2;
+                            int64_t sd[4] = {od[0], od[1], od[2], od[3]}, off = 0;
+                            sd[axis] = extent[which];
+                            for (int d = 0; d < 4; d++)
+                                off = off * sd[d] + (d == axis ? a - (which == 0 ? 0 : which == 1 ? 3 : 4) : idx[d]);
+                            bad += ((float *)out.data)[i] != ((float *)xs[which]->data)[off];
+                        }
+        }
+        CHECK(!st && !bad, "Concat axis %d: %s %lld bad", axis, err.message, (long long)bad);
+        tensor_release(&out);
+        for (int i = 0; i < 3; i++) onyx_tensor_free(xs[i]);
+    }
+}
+
+/* InstanceNormalization and GroupNormalization (threaded: > HOT_PARALLEL_MIN
+ * elements) against moments in double */
+static void test_group_norm_ops(void)
+{
+    const int64_t N = 2, C = 8, H = 130, W = 131, S = H * W, xd[4] = {N, C, H, W};
+    onyx_tensor *x = tensor_rand(4, xd, -2, 3);
+    const float *xf = x->data;
+    for (int variant = 0; variant < 3; variant++) { /* instance; group opset 18 (per group); group opset 21 */
+        const int64_t groups = variant == 0 ? C : 4, cpg = C / groups, P = variant == 1 ? groups : C;
+        onyx_tensor *sc = tensor_rand(1, &P, 0.5, 2), *bi = tensor_rand(1, &P, -1, 1);
+        const onyx_tensor *ins[3] = {x, sc, bi};
+        onyx_attr attrs[2] = {{.name = "epsilon", .type = ATTR_FLOAT, .f = 1e-3f},
+                              {.name = "num_groups", .type = ATTR_INT, .i = groups}};
+        onyx_tensor out = {0};
+        onyx_error err = {0};
+        onyx_status st = variant == 0 ? run_op("", "InstanceNormalization", 6, 3, ins, 1, attrs, &out, &err)
+                                      : run_op("", "GroupNormalization", variant == 1 ? 18 : 21, 3, ins, 2, attrs, &out, &err);
+        int64_t bad = 0;
+        for (int64_t n = 0; n < N && !st; n++)
+            for (int64_t g = 0; g < groups; g++) {
+                const float *xg = xf + (n * C + g * cpg) * S;
+                double m = 0, v = 0;
+                for (int64_t i = 0; i < cpg * S; i++) m += xg[i];
+                m /= (double)(cpg * S);
+                for (int64_t i = 0; i < cpg * S; i++) v += (xg[i] - m) * (xg[i] - m);
+                v /= (double)(cpg * S);
+                for (int64_t c = 0; c < cpg; c++) {
+                    const int64_t p = variant == 1 ? g : g * cpg + c;
+                    const double a = ((float *)sc->data)[p] / sqrt(v + 1e-3), b = ((float *)bi->data)[p];
+                    for (int64_t i = 0; i < S; i++) {
+                        const double r = (xg[c * S + i] - m) * a + b;
+                        bad += !(fabs(((float *)out.data)[(n * C + g * cpg + c) * S + i] - r) <= 2e-5 * (1 + fabs(r)));
+                    }
+                }
+            }
+        CHECK(!st && !bad, "%s variant %d: %s %lld bad", variant ? "GroupNormalization" : "InstanceNormalization",
+              variant, err.message, (long long)bad);
+        tensor_release(&out);
+        onyx_tensor_free(sc);
+        onyx_tensor_free(bi);
+    }
+    onyx_tensor_free(x);
+}
+
+/* ReduceSum / ReduceMean over the axis sets of NCHW (H, W), NHWC (H, W) and
+ * others, against a double sum; awkward sizes so every tail path runs */
+static void test_reduce_sum_ops(void)
+{
+    static const int64_t shapes[][4] = {{2, 3, 17, 19}, {1, 64, 9, 70}, {1, 5, 300, 3}, {3, 1, 1, 33}};
+    static const int64_t axsets[][5] = {{2, 2, 3}, {2, 1, 2}, {1, 2}, {1, 1}, {4, 0, 1, 2, 3}, {1, 3}, {2, 0, 3}, {3, 0, 1, 2}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        onyx_tensor *x = tensor_rand(4, shapes[t], -3, 3);
+        const float *xf = x->data;
+        const int64_t *xd = shapes[t];
+        for (size_t a = 0; a < sizeof axsets / sizeof axsets[0]; a++) {
+            const int64_t na = axsets[a][0];
+            bool red[4] = {false, false, false, false};
+            for (int64_t i = 0; i < na; i++) red[axsets[a][1 + i]] = true;
+            int64_t ad[1] = {na};
+            onyx_tensor *axes = onyx_tensor_create(ONYX_INT64, 1, ad);
+            memcpy(axes->data, axsets[a] + 1, (size_t)na * sizeof(int64_t));
+            for (int mean = 0; mean < 2; mean++) {
+                const onyx_tensor *ins[2] = {x, axes};
+                onyx_attr keep = {.name = "keepdims", .type = ATTR_INT, .i = (int64_t)(a % 2)};
+                onyx_tensor out = {0};
+                onyx_error err = {0};
+                onyx_status st = run_op("", mean ? "ReduceMean" : "ReduceSum", 18, 2, ins, 1, &keep, &out, &err);
+                int bad = 0;
+                int64_t count = 1, on = 1;
+                for (int d = 0; d < 4; d++) red[d] ? (count *= xd[d]) : (on *= xd[d]);
+                if (!st) {
+                    bad = onyx_tensor_numel(&out) != on;
+                    double *ref = calloc((size_t)on, sizeof *ref);
+                    for (int64_t i = 0; i < xd[0] * xd[1] * xd[2] * xd[3]; i++) {
+                        int64_t rem = i, idx[4], o = 0;
+                        for (int d = 3; d >= 0; d--) idx[d] = rem % xd[d], rem /= xd[d];
+                        for (int d = 0; d < 4; d++)
+                            if (!red[d]) o = o * xd[d] + idx[d];
+                        ref[o] += xf[i];
+                    }
+                    for (int64_t o = 0; o < on && !bad; o++) {
+                        const double r = mean ? ref[o] / (double)count : ref[o];
+                        bad += !(fabs(((float *)out.data)[o] - r) <= 2e-6 * (1 + fabs(r)) * (mean ? 1 : sqrt((double)count)));
+                    }
+                    free(ref);
+                }
+                CHECK(!st && !bad, "%s %lldx%lldx%lldx%lld axes set %zu: %s %d bad", mean ? "ReduceMean" : "ReduceSum",
+                      (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3], a, err.message, bad);
+                tensor_release(&out);
+            }
+            onyx_tensor_free(axes);
+        }
+        onyx_tensor_free(x);
+    }
+}
+
 int main(int argc, char **argv)
 {
     bool child = argc > 1 && strcmp(argv[1], "--child") == 0;
@@ -683,6 +931,11 @@ int main(int argc, char **argv)
     test_binary_ops();
     test_softmax_layernorm_ops();
     test_pool_pad_ops();
+    test_reduce_sum_ops();
+    test_pad_layouts();
+    test_transpose_perms();
+    test_concat_axes();
+    test_group_norm_ops();
     threads_free(pool);
     if (!child) {
         if (onyx_cpu_info()->isa >= ONYX_ISA_AVX512) run_child(argv[0], "avx2");

@@ -354,6 +354,18 @@ static void g_conv_add_relu(onyx_model *m)
     add_output(m, "y");
 }
 
+/* a transformer block's tail: x + gamma * (x W + b) (LayerScale) */
+static void g_layerscale(onyx_model *m)
+{
+    int64_t d[3] = {2, 5, 3}, wd[2] = {3, 3}, c3 = 3, g3[3] = {1, 1, 3};
+    add_input(m, "x", 3, d);
+    node(m, "MatMul", "x", add_const(m, "w", 2, wd, NULL), NULL, "mm");
+    node(m, "Add", "mm", add_const(m, "bias", 1, &c3, NULL), NULL, "lin");
+    node(m, "Mul", add_const(m, "gamma", 3, g3, NULL), "lin", NULL, "ls");
+    node(m, "Add", "x", "ls", NULL, "y");
+    add_output(m, "y");
+}
+
 static void g_conv_silu(onyx_model *m)
 {
     int64_t d[4] = {1, 2, 4, 4}, wd[4] = {3, 2, 1, 1};
@@ -553,6 +565,12 @@ static void test_residual_activation(void)
     const onyx_node *c = find_op(m, "FusedConv");
     CHECK(m->graph->n_nodes == 1 && c && c->n_inputs == 4 && !strcmp(c->inputs[3], "x"));
     CHECK(c && !strcmp(ge_attr_string(c, "activation", ""), "Relu") && !strcmp(c->outputs[0], "y"));
+    onyx_model_free(m);
+    int64_t d3[3] = {2, 5, 3};
+    m = fused(g_layerscale, "matmul_add,residual", "FusedMatMul", 3, d3, 1e-5, &rep);
+    c = find_op(m, "FusedMatMul");
+    CHECK(m->graph->n_nodes == 1 && c && c->n_inputs == 4 && !strcmp(c->inputs[3], "x") && !strcmp(c->outputs[0], "y"));
+    CHECK(strstr(rep.fused, "MatMul*scale") && strstr(rep.fused, "MatMul+Add(residual)"));
     onyx_model_free(m);
     m = fused(g_conv_silu, "activation", "FusedConv", 4, d, 1e-5, &rep);
     c = find_op(m, "FusedConv");
