@@ -14,6 +14,7 @@
  * indexes its own slice of the scratch.
  */
 #include "gemm.h"
+#include "igemm.h"
 
 #include <stdlib.h>
 
@@ -375,6 +376,80 @@ static void pack_a_range(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* ---- prepacked weights, A read in place ---- */
+
+/* With B packed once (weights) and A a plain row-major matrix (activations),
+ * the indirect-GEMM microkernels of igemm.h read A's rows where they lie:
+ * no per-call packing of A, no depth blocking (a strip of B, K x NR, streams
+ * from L2 while A's rows come from L1/L2), and tiles of exactly the rows
+ * there are (a batch-1 classifier's GEMV runs 1-row tiles instead of MR-row
+ * tiles of zeros). Their B strips are gemm_pack_b's panels when both
+ * microkernels have the same NR. Rows are dealt into tiles as evenly as
+ * possible; units of (16 tiles) x (a run of strips) are shared out to the
+ * threads, each output element computed by one microkernel call. */
+#define DIRECT_TILES_PER_BLOCK 16
+
+typedef struct direct_job {
+    const igemm_ukernel *iu;
+    int64_t m, n, kd, tiles, blocks, chunks, strips, units;
+    int threads;
+    const float *a, *b;
+    int64_t lda;
+    const gemm_c *c;
+    const gemm_epilogue *ep;
+} direct_job;
+
+static void direct_thread(void *arg, int64_t begin, int64_t end)
+{
+    const direct_job *j = arg;
+    const int NR = j->iu->nr;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t u0, u1;
+        chunk_of(j->units, j->threads, (int)t, &u0, &u1);
+        for (int64_t u = u0; u < u1; u++) {
+            int64_t blk = u / j->chunks, s0, s1;
+            chunk_of(j->strips, (int)j->chunks, (int)(u % j->chunks), &s0, &s1);
+            int64_t t0 = blk * DIRECT_TILES_PER_BLOCK;
+            int64_t t1 = t0 + DIRECT_TILES_PER_BLOCK < j->tiles ? t0 + DIRECT_TILES_PER_BLOCK : j->tiles;
+            for (int64_t st = s0; st < s1; st++) {
+                int64_t col0 = st * NR, nc = j->n - col0 < NR ? j->n - col0 : NR;
+                conv_epi ce = {j->ep->col_bias ? j->ep->col_bias + col0 : NULL, NULL, j->ep->ldz, j->ep->act,
+                               j->ep->p0, j->ep->p1};
+                const float *wp = j->b + st * NR * j->kd;
+                for (int64_t tl = t0; tl < t1; tl++) {
+                    int64_t r0, mr;
+                    chunk_of(j->m, (int)j->tiles, (int)tl, &r0, &mr);
+                    mr -= r0;
+                    const float *rows[IGEMM_MAX_MR];
+                    for (int64_t i = 0; i < mr; i++) rows[i] = j->a + (r0 + i) * j->lda;
+                    ce.z = j->ep->z ? j->ep->z + r0 * j->ep->ldz + col0 : NULL;
+                    j->iu->tile[mr](j->kd, 1, rows, wp, j->c->data + r0 * j->c->ldc + col0, j->c->ldc, nc, &ce);
+                }
+            }
+        }
+    }
+}
+
+/* Runs the product this way when it applies; false when it does not. */
+static bool gemm_direct(const onyx_kctx *k, const gemm_ukernel *uk, int64_t m, int64_t n, int64_t kd,
+                        const gemm_a *a, const gemm_b *b, const gemm_c *c, const gemm_epilogue *ep)
+{
+    const igemm_ukernel *iu = igemm_ukernel_for_isa(uk->isa);
+    if (!iu || iu->nr != uk->nr || !b->packed || a->packed || a->cs != 1 || c->pitch != c->width ||
+        ep->alpha != 1.0f || ep->row_bias || kd <= 0 || m > INT32_MAX)
+        return false;
+    direct_job j = {iu, m, n, kd, ceil_div(m, iu->mr), 0, 1, ceil_div(n, iu->nr), 0,
+                    k ? k_num_threads(k) : 1, a->data, b->packed, a->rs, c, ep};
+    j.blocks = ceil_div(j.tiles, DIRECT_TILES_PER_BLOCK);
+    /* enough units to keep every thread busy: split the strips when blocks are few */
+    while (j.blocks * j.chunks < 4 * j.threads && j.chunks < j.strips) j.chunks *= 2;
+    if (j.chunks > j.strips) j.chunks = j.strips;
+    j.units = j.blocks * j.chunks;
+    if (k && j.threads > 1) k_parallel_for(k, j.threads, direct_thread, &j);
+    else direct_thread(&j, 0, 1);
+    return true;
+}
+
 bool gemm_f32(const onyx_kctx *k, const gemm_ukernel *uk, int64_t m, int64_t n, int64_t kd,
               const gemm_a *a, const gemm_b *b, const gemm_c *c, const gemm_epilogue *ep,
               gemm_scratch *scratch)
@@ -382,6 +457,7 @@ bool gemm_f32(const onyx_kctx *k, const gemm_ukernel *uk, int64_t m, int64_t n, 
     if (m <= 0 || n <= 0) return true;
     static const gemm_epilogue identity = {1.0f, NULL, NULL, NULL, 0, GEMM_ACT_NONE, 0, 0};
     if (!ep) ep = &identity;
+    if (gemm_direct(k, uk, m, n, kd, a, b, c, ep)) return true;
     int threads = k ? k_num_threads(k) : 1;
     int64_t mp = ceil_div(m, uk->mr), np = ceil_div(n, uk->nr);
     gemm_job jb = {0};
