@@ -1012,6 +1012,52 @@ static bool convt_f32(const conv_geom *g, int64_t n_batch, int64_t c, int64_t m,
     return true;
 }
 
+onyx_status convt_window_setup(onyx_kctx *k, int nsp, const int64_t *in_dims, const int64_t *kdims, conv_geom *g)
+{
+    onyx_status st;
+    g->nsp = nsp;
+    int64_t pads[2 * MAXSP], outpad[MAXSP];
+    pad_mode mode;
+    if ((st = check_kernel_shape(k, kdims, nsp)) || (st = ints_attr(k, "strides", nsp, 1, 1, g->s)) ||
+        (st = ints_attr(k, "dilations", nsp, 1, 1, g->d)) || (st = ints_attr(k, "pads", 2 * nsp, 0, 0, pads)) ||
+        (st = ints_attr(k, "output_padding", nsp, 0, 0, outpad)) || (st = auto_pad_attr(k, &mode)))
+        return st;
+    /* output_shape lists the spatial dims, or (as some exporters write) all of them */
+    const int64_t *oshape = NULL;
+    int n_os = k_attr_ints(k, "output_shape", &oshape);
+    if (n_os > 0 && n_os != nsp && n_os != nsp + 2)
+        return k_fail(k, ONYX_E_INVALID, "attribute output_shape has %d values, expected %d", n_os, nsp);
+    if (n_os > 0) oshape += n_os - nsp;
+    else oshape = NULL;
+    for (int a = 0; a < nsp; a++) {
+        int64_t in = in_dims[a], kk = kdims[a];
+        if (kk < 1) return k_fail(k, ONYX_E_SHAPE, "W has kernel size %lld at axis %d", (long long)kk, 2 + a);
+        int64_t full = g->s[a] * (in - 1) + outpad[a] + (kk - 1) * g->d[a] + 1;
+        int64_t out, pb;
+        if (oshape || mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+            out = oshape ? oshape[a] : in * g->s[a];
+            if (out < 0 || out > ((int64_t)1 << 40))
+                return k_fail(k, ONYX_E_INVALID, "output_shape[%d] = %lld is out of range", a, (long long)out);
+            int64_t total = full - out;
+            /* a negative total means output beyond the last input's reach: it goes at
+             * the end, like output_padding */
+            if (total < 0) pb = 0;
+            else pb = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+        } else {
+            pb = mode == PAD_VALID ? 0 : pads[a];
+            out = full - pb - (mode == PAD_VALID ? 0 : pads[nsp + a]);
+            if (out < 0)
+                return k_fail(k, ONYX_E_SHAPE, "axis %d: pads %lld+%lld exceed the output size %lld", 2 + a,
+                              (long long)pads[a], (long long)pads[nsp + a], (long long)full);
+        }
+        g->in[a] = out;
+        g->out[a] = in;
+        g->k[a] = kk;
+        g->pb[a] = pb;
+    }
+    return geom_sizes(k, g);
+}
+
 static onyx_status op_conv_transpose(onyx_kctx *k)
 {
     onyx_status st;
@@ -1038,51 +1084,8 @@ static onyx_status op_conv_transpose(onyx_kctx *k)
                       (long long)w->dims[0], (long long)c, (long long)grp);
     int64_t m = w->dims[1] * grp;
     conv_geom g;
-    g.nsp = nsp;
-    int64_t pads[2 * MAXSP], outpad[MAXSP];
-    pad_mode mode;
-    if ((st = check_kernel_shape(k, w->dims + 2, nsp)) || (st = ints_attr(k, "strides", nsp, 1, 1, g.s)) ||
-        (st = ints_attr(k, "dilations", nsp, 1, 1, g.d)) ||
-        (st = ints_attr(k, "pads", 2 * nsp, 0, 0, pads)) ||
-        (st = ints_attr(k, "output_padding", nsp, 0, 0, outpad)) || (st = auto_pad_attr(k, &mode)) ||
-        (st = check_bias(k, 2, x->dtype, m)))
+    if ((st = check_bias(k, 2, x->dtype, m)) || (st = convt_window_setup(k, nsp, x->dims + 2, w->dims + 2, &g)))
         return st;
-    /* output_shape lists the spatial dims, or (as some exporters write) all of them */
-    const int64_t *oshape = NULL;
-    int n_os = k_attr_ints(k, "output_shape", &oshape);
-    if (n_os > 0 && n_os != nsp && n_os != nsp + 2)
-        return k_fail(k, ONYX_E_INVALID, "attribute output_shape has %d values, expected %d", n_os, nsp);
-    if (n_os > 0) oshape += n_os - nsp;
-    else oshape = NULL;
-
-    for (int a = 0; a < nsp; a++) {
-        int64_t in = x->dims[2 + a], kk = w->dims[2 + a];
-        if (kk < 1) return k_fail(k, ONYX_E_SHAPE, "W has kernel size %lld at axis %d", (long long)kk, 2 + a);
-        int64_t full = g.s[a] * (in - 1) + outpad[a] + (kk - 1) * g.d[a] + 1;
-        int64_t out, pb;
-        if (oshape || mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
-            out = oshape ? oshape[a] : in * g.s[a];
-            if (out < 0 || out > ((int64_t)1 << 40))
-                return k_fail(k, ONYX_E_INVALID, "output_shape[%d] = %lld is out of range", a,
-                              (long long)out);
-            int64_t total = full - out;
-            /* a negative total means output beyond the last input's reach: it goes at
-             * the end, like output_padding */
-            if (total < 0) pb = 0;
-            else pb = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
-        } else {
-            pb = mode == PAD_VALID ? 0 : pads[a];
-            out = full - pb - (mode == PAD_VALID ? 0 : pads[nsp + a]);
-            if (out < 0)
-                return k_fail(k, ONYX_E_SHAPE, "axis %d: pads %lld+%lld exceed the output size %lld",
-                              2 + a, (long long)pads[a], (long long)pads[nsp + a], (long long)full);
-        }
-        g.in[a] = out;
-        g.out[a] = in;
-        g.k[a] = kk;
-        g.pb[a] = pb;
-    }
-    if ((st = geom_sizes(k, &g))) return st;
     int64_t dims[ONYX_MAX_RANK];
     dims[0] = x->dims[0];
     dims[1] = m;

@@ -23,6 +23,11 @@ typedef struct conv_geom {
  * kdims[nsp]: fills g, or fails naming the attribute or axis. */
 onyx_status conv_window_setup(onyx_kctx *k, int nsp, const int64_t *in_dims, const int64_t *kdims,
                               conv_geom *g);
+/* ConvTranspose's window (strides, dilations, pads, output_padding,
+ * output_shape, auto_pad) for an input image of in_dims[nsp]: g->out is the
+ * input size, g->in the output size, g->pb the output's begin padding. */
+onyx_status convt_window_setup(onyx_kctx *k, int nsp, const int64_t *in_dims, const int64_t *kdims,
+                               conv_geom *g);
 
 /* Packs a constant float32 W for the GEMM (state stays NULL when W is not a
  * float32 initializer: run() then takes the reference path). */

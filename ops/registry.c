@@ -31,6 +31,7 @@ extern const onyx_op_def onyx_ops_fused_linear[];
 extern const onyx_op_def onyx_ops_conv_nhwc[];
 extern const onyx_op_def onyx_ops_pool_nhwc[];
 extern const onyx_op_def onyx_ops_norm_nhwc[];
+extern const onyx_op_def onyx_ops_convt_nhwc[];
 
 static const onyx_op_def *const families[] = {
     onyx_ops_unary,
@@ -60,6 +61,7 @@ static const onyx_op_def *const families[] = {
     onyx_ops_conv_nhwc,
     onyx_ops_pool_nhwc,
     onyx_ops_norm_nhwc,
+    onyx_ops_convt_nhwc,
 };
 
 const onyx_op_def *onyx_find_op(const char *domain, const char *name)

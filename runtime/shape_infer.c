@@ -327,6 +327,25 @@ static bool sf_nhwc_conv(sctx *c)
     return set_out(c, 0, x->dtype, 4, d);
 }
 
+static bool sf_nhwc_conv_transpose(sctx *c)
+{
+    si_value *x = c->n_in > 0 ? c->in[0] : NULL;
+    if (!x || !x->known || x->rank != 4) return false;
+    /* the NCHW rule on a view of X with the channels at axis 1, then Y's
+     * channels moved back to the end */
+    si_value v = *x;
+    v.dims[1] = x->dims[3], v.dims[2] = x->dims[1], v.dims[3] = x->dims[2];
+    c->in[0] = &v;
+    bool ok = sf_conv_transpose(c);
+    c->in[0] = x;
+    si_value *y = c->n_out > 0 ? c->out[0] : NULL;
+    if (ok && y && y->known && y->rank == 4) {
+        int64_t ch = y->dims[1];
+        y->dims[1] = y->dims[2], y->dims[2] = y->dims[3], y->dims[3] = ch;
+    }
+    return ok;
+}
+
 static bool sf_nhwc_pool(sctx *c)
 {
     const si_value *x = IN(c, 0);
@@ -874,7 +893,7 @@ static const struct {
     {"", "GlobalAveragePool", sf_global_pool}, {"", "GlobalMaxPool", sf_global_pool},
     {"", "GlobalLpPool", sf_global_pool}, {"", "Gemm", sf_gemm}, {"ai.onyx", "FusedGemm", sf_gemm},
     {"ai.onyx", "NhwcConv", sf_nhwc_conv}, {"ai.onyx", "NhwcMaxPool", sf_nhwc_pool},
-    {"ai.onyx", "NhwcAveragePool", sf_nhwc_pool}, {"ai.onyx", "NhwcInstanceNormalization", sf_unary},
+    {"ai.onyx", "NhwcAveragePool", sf_nhwc_pool}, {"ai.onyx", "NhwcInstanceNormalization", sf_unary}, {"ai.onyx", "NhwcConvTranspose", sf_nhwc_conv_transpose},
     {"", "MatMul", sf_matmul}, {"ai.onyx", "FusedMatMul", sf_matmul}, {"ai.onyx", "Attention", sf_attention},
     /* layout */
     {"", "Reshape", sf_reshape}, {"", "Flatten", sf_flatten}, {"", "Transpose", sf_transpose},

@@ -257,7 +257,7 @@ static double node_flops(const onyx_node_info *n, int ni, const onyx_tensor *con
         int64_t cout = onyx_tensor_rank(b) > 0 ? onyx_tensor_dims(b)[0] : 0;
         return cout > 0 ? 2.0 * (double)numel_of(y) * (double)numel_of(b) / (double)cout : 0;
     }
-    if (!strcmp(op, "ConvTranspose")) {
+    if (!strcmp(op, "ConvTranspose") || !strcmp(op, "NhwcConvTranspose")) {
         /* every input element meets Cout/g*prod(k) weights: W is [Cin, Cout/g, k...] */
         int64_t cin = onyx_tensor_rank(b) > 0 ? onyx_tensor_dims(b)[0] : 0;
         return cin > 0 ? 2.0 * (double)numel_of(a) * (double)numel_of(b) / (double)cin : 0;

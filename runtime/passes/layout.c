@@ -131,9 +131,28 @@ static bool convertible_conv(pass_ctx *c, const onyx_node *n)
     return pass_may_emit(c, "NhwcConv");
 }
 
+/* A 2-D float ConvTranspose with constant weights (at most 64 taps and 64
+ * stride phases: what the NHWC kernel packs). */
+static bool convertible_conv_transpose(pass_ctx *c, const onyx_node *n)
+{
+    if (n->domain[0] || strcmp(n->op_type, "ConvTranspose") || n->n_inputs < 2 || n->n_outputs != 1) return false;
+    const onyx_tensor *w = ge_const(c->g, n->inputs[1]);
+    if (!w || w->dtype != ONYX_FLOAT || w->rank != 4 || w->dims[2] * w->dims[3] > MAX_TAPS) return false;
+    const onyx_attr *st = ge_attr(n, "strides");
+    if (st && (st->type != ATTR_INTS || st->n != 2 || st->ints[0] * st->ints[1] > 64)) return false;
+    return float_image(c, n->inputs[0]) && pass_may_emit(c, "NhwcConvTranspose");
+}
+
 static bool convert_conv(layout_ctx *lc, int i)
 {
     onyx_graph *g = lc->c->g;
+    if (!strcmp(g->nodes[i].op_type, "ConvTranspose")) {
+        g->nodes[i].op_type = "NhwcConvTranspose";
+        g->nodes[i].domain = "ai.onyx";
+        if (!nhwc_input(lc, i, 0) || !reroute_output(lc, i)) return false;
+        pass_note(lc->c, "ConvTranspose->NhwcConvTranspose");
+        return true;
+    }
     g->nodes[i].op_type = "NhwcConv";
     g->nodes[i].domain = "ai.onyx";
     if (!nhwc_input(lc, i, 0)) return false;
@@ -559,7 +578,9 @@ onyx_status pass_layout(pass_ctx *c, onyx_error *err)
     layout_ctx lc = {c, err, false};
     int n_nodes = c->g->n_nodes;
     for (int i = 0; i < n_nodes && !lc.oom; i++)
-        if (!ge_dead(&c->g->nodes[i]) && convertible_conv(c, &c->g->nodes[i])) convert_conv(&lc, i);
+        if (!ge_dead(&c->g->nodes[i]) &&
+            (convertible_conv(c, &c->g->nodes[i]) || convertible_conv_transpose(c, &c->g->nodes[i])))
+            convert_conv(&lc, i);
     /* each sweep moves the Transposes at least one node further; the bound
      * only guards against a rewrite that would undo another */
     for (int round = 0; round < 4 * n_nodes + 8 && !lc.oom; round++) {

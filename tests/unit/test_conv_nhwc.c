@@ -1,6 +1,8 @@
 /* test_conv_nhwc.c - ai.onyx.NhwcConv (direct and Winograd), NhwcMaxPool,
- * NhwcAveragePool and NhwcInstanceNormalization against the NCHW reference
- * kernels of FusedConv, MaxPool, AveragePool and InstanceNormalization,
+ * NhwcAveragePool, NhwcInstanceNormalization and NhwcConvTranspose against
+ * the NCHW reference kernels of FusedConv, MaxPool, AveragePool,
+ * InstanceNormalization and ConvTranspose (strides, dilations, pads,
+ * output_padding, auto_pad, groups for the last),
  * on random shapes: 1x1, 2x2, 3x3, 5x5, 7x7 and rectangular kernels, strides,
  * dilations, asymmetric pads, auto_pad, ceil_mode, groups, depthwise,
  * channel counts around the vector widths (1, 3, 17, 24, 40, 65...), batch,
@@ -198,6 +200,56 @@ static void test_winograd(onyx_threads *tp1, onyx_threads *tp3, int iter)
     onyx_tensor_free(z);
 }
 
+static void test_conv_transpose(onyx_threads *tp1, onyx_threads *tp3, int iter)
+{
+    int64_t grp = rnd(4) == 0 ? 1 + rnd(3) : 1;
+    int64_t c = grp * (1 + rnd(20)), mg = 1 + rnd(40);
+    int64_t k[2] = {1 + rnd(5), 1 + rnd(5)}, st[2] = {1 + rnd(3), 1 + rnd(3)}, d[2] = {1 + (rnd(5) == 0), 1 + (rnd(5) == 0)};
+    int64_t pads[4] = {rnd((int)k[0]), rnd((int)k[1]), rnd((int)k[0]), rnd((int)k[1])};
+    int64_t opad[2] = {rnd((int)st[0]), rnd((int)st[1])};
+    int64_t n = 1 + (rnd(4) == 0), xd[4] = {n, c, 1 + rnd(12), 1 + rnd(12)}, wd[4] = {c, mg, k[0], k[1]},
+            bd[1] = {grp * mg};
+    onyx_tensor *x = rand_tensor(4, xd), *w = rand_tensor(4, wd), *b = rand_tensor(1, bd);
+    op_call ref = {"", "ConvTranspose", 3, {x, w, rnd(3) ? b : NULL}, 2, 0, {{0}}};
+    ref.attr[ref.n_attr++] = attr_int("group", grp);
+    ref.attr[ref.n_attr++] = attr_ints("strides", 2, st);
+    ref.attr[ref.n_attr++] = attr_ints("dilations", 2, d);
+    int mode = rnd(5);
+    if (mode == 0) ref.attr[ref.n_attr++] = attr_str("auto_pad", "SAME_UPPER");
+    else ref.attr[ref.n_attr++] = attr_ints("pads", 4, pads);
+    if (mode == 1) ref.attr[ref.n_attr++] = attr_ints("output_padding", 2, opad);
+    char what[200];
+    snprintf(what, sizeof what, "convT %d: c%lld m%lld g%lld k%lldx%lld s%lldx%lld d%lldx%lld mode %d", iter,
+             (long long)c, (long long)(grp * mg), (long long)grp, (long long)k[0], (long long)k[1], (long long)st[0],
+             (long long)st[1], (long long)d[0], (long long)d[1], mode);
+    onyx_tensor yref, y1, y3, yb;
+    onyx_error e0, e1, e3, eb;
+    onyx_status s0 = op_run(&ref, false, tp1, &yref, &e0);
+    op_call nc = ref;
+    nc.domain = "ai.onyx";
+    nc.op = "NhwcConvTranspose";
+    onyx_tensor *xn = to_nhwc(x);
+    nc.in[0] = xn;
+    onyx_status s1 = op_run(&nc, true, tp1, &y1, &e1), s3 = op_run(&nc, true, tp3, &y3, &e3);
+    onyx_status sb = op_run(&nc, false, tp1, &yb, &eb);
+    CHECK(s0 == s1 && s1 == s3 && s1 == sb, "%s: status %d %d %d %d (%s / %s)", what, s0, s1, s3, sb, e0.message,
+          e1.message);
+    if (s0 == ONYX_OK && s1 == ONYX_OK && s3 == ONYX_OK && sb == ONYX_OK) {
+        double err = nhwc_error(&y1, &yref), tol = 2e-5 + 3e-6 * sqrt((double)(c / grp * k[0] * k[1]));
+        CHECK(err >= 0 && err < tol, "%s: error %g", what, err);
+        CHECK(y1.nbytes == y3.nbytes && memcmp(y1.data, y3.data, y1.nbytes) == 0, "%s: 3 threads differ", what);
+        CHECK(nhwc_error(&yb, &yref) == 0, "%s: the NCHW bridge differs", what);
+    }
+    tensor_release(&yref);
+    tensor_release(&y1);
+    tensor_release(&y3);
+    tensor_release(&yb);
+    onyx_tensor_free(x);
+    onyx_tensor_free(xn);
+    onyx_tensor_free(w);
+    onyx_tensor_free(b);
+}
+
 static void test_pool(onyx_threads *tp1, onyx_threads *tp3, int iter)
 {
     bool is_max = rnd(2);
@@ -377,6 +429,7 @@ int main(int argc, char **argv)
     printf("winograd F(4x4,3x3): worst error %.3g of max|ref| over 120 layers\n", wino_worst);
     for (int i = 0; i < 300; i++) test_pool(tp1, tp3, i);
     for (int i = 0; i < 60; i++) test_instance_norm(tp1, tp3, i);
+    for (int i = 0; i < 200; i++) test_conv_transpose(tp1, tp3, i);
     test_errors(tp1);
     threads_free(tp1);
     threads_free(tp3);

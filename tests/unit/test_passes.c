@@ -409,6 +409,18 @@ static void g_cnn(onyx_model *m)
     add_output(m, "m2");
 }
 
+/* An upsampling decoder step: ConvTranspose (stride 2) -> Relu. */
+static void g_upsample(onyx_model *m)
+{
+    int64_t d[4] = {1, 4, 5, 5}, wd[4] = {4, 3, 4, 4};
+    add_input(m, "x", 4, d);
+    onyx_node *ct = node(m, "ConvTranspose", "x", add_const(m, "wt", 4, wd, NULL), NULL, "u");
+    ge_set_attr_ints(m, ct, "strides", 2, (int64_t[]){2, 2});
+    ge_set_attr_ints(m, ct, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    node(m, "Relu", "u", NULL, NULL, "y");
+    add_output(m, "y");
+}
+
 /* ---------------------------------------------------------------- tests */
 
 /* Optimizes a fresh copy of the graph; when onyx has a kernel for the fused
@@ -600,6 +612,11 @@ static void test_layout(void)
     const onyx_tensor *bias = add ? ge_const(m->graph, add->inputs[1]) : NULL;
     CHECK(bias && bias->rank == 4 && bias->dims[3] == 6 && bias->dims[1] == 1);
     CHECK(ge_is_graph_output(m->graph, "y") && ge_is_graph_output(m->graph, "m2"));
+    onyx_model_free(m);
+    /* ConvTranspose too, the Relu after it in NHWC */
+    int64_t du[4] = {1, 4, 5, 5};
+    check_same(g_upsample, 17, "layout", 0, 4, du, 1e-5, &m);
+    CHECK(count_op(m, "NhwcConvTranspose") == 1 && count_op(m, "Transpose") == 2);
     onyx_model_free(m);
     /* --standard-ops leaves the layout alone */
     m = new_model(17);
