@@ -29,15 +29,15 @@ static int passed, failed;
     } while (0)
 
 static unsigned harness_seed = 4242;
-static int rnd(int n)
+static inline int rnd(int n)
 {
     harness_seed = harness_seed * 1103515245u + 12345u;
     return (int)((harness_seed >> 8) % (unsigned)n);
 }
-static float frand(void) { return (float)(rnd(20001) / 10000.0 - 1.0); }
+static inline float frand(void) { return (float)(rnd(20001) / 10000.0 - 1.0); }
 
 /* A float32 tensor of uniform values in [-1, 1]. */
-static onyx_tensor *rand_tensor(int rank, const int64_t *dims)
+static inline onyx_tensor *rand_tensor(int rank, const int64_t *dims)
 {
     onyx_tensor *t = onyx_tensor_create(ONYX_FLOAT, rank, dims);
     if (!t) {
@@ -50,7 +50,7 @@ static onyx_tensor *rand_tensor(int rank, const int64_t *dims)
     return t;
 }
 
-static onyx_attr attr_int(const char *name, int64_t v)
+static inline onyx_attr attr_int(const char *name, int64_t v)
 {
     onyx_attr a;
     memset(&a, 0, sizeof a);
@@ -59,7 +59,14 @@ static onyx_attr attr_int(const char *name, int64_t v)
     a.i = v;
     return a;
 }
-static onyx_attr attr_ints(const char *name, int n, int64_t *v)
+static inline onyx_attr attr_float(const char *name, float v)
+{
+    onyx_attr a = attr_int(name, 0);
+    a.type = ATTR_FLOAT;
+    a.f = v;
+    return a;
+}
+static inline onyx_attr attr_ints(const char *name, int n, int64_t *v)
 {
     onyx_attr a = attr_int(name, 0);
     a.type = ATTR_INTS;
@@ -67,7 +74,7 @@ static onyx_attr attr_ints(const char *name, int n, int64_t *v)
     a.ints = v;
     return a;
 }
-static onyx_attr attr_floats(const char *name, int n, float *v)
+static inline onyx_attr attr_floats(const char *name, int n, float *v)
 {
     onyx_attr a = attr_int(name, 0);
     a.type = ATTR_FLOATS;
@@ -75,7 +82,7 @@ static onyx_attr attr_floats(const char *name, int n, float *v)
     a.floats = v;
     return a;
 }
-static onyx_attr attr_str(const char *name, const char *s)
+static inline onyx_attr attr_str(const char *name, const char *s)
 {
     onyx_attr a = attr_int(name, 0);
     a.type = ATTR_STRING;
@@ -99,7 +106,7 @@ typedef struct op_call {
 } op_call;
 
 /* The context an operator runs in outside a session. */
-static void call_kctx(const op_call *c, onyx_kctx *k, onyx_tensor **outs, onyx_threads *tp, onyx_error *err)
+static inline void call_kctx(const op_call *c, onyx_kctx *k, onyx_tensor **outs, onyx_threads *tp, onyx_error *err)
 {
     memset(k, 0, sizeof *k);
     memset(err, 0, sizeof *err);
@@ -115,7 +122,7 @@ static void call_kctx(const op_call *c, onyx_kctx *k, onyx_tensor **outs, onyx_t
     k->threads = tp;
 }
 
-static const onyx_op_def *call_def(const op_call *c)
+static inline const onyx_op_def *call_def(const op_call *c)
 {
     const onyx_op_def *d = onyx_find_op(c->domain, c->op);
     if (!d) {
@@ -126,7 +133,7 @@ static const onyx_op_def *call_def(const op_call *c)
 }
 
 /* The operator's prepare() step (what a session does once): *state may stay NULL. */
-static onyx_status op_prepare(const op_call *c, void **state, onyx_error *err)
+static inline onyx_status op_prepare(const op_call *c, void **state, onyx_error *err)
 {
     *state = NULL;
     const onyx_op_def *d = call_def(c);
@@ -141,7 +148,7 @@ static onyx_status op_prepare(const op_call *c, void **state, onyx_error *err)
     return d->prepare(&k, state);
 }
 
-static void op_release(const op_call *c, void *state)
+static inline void op_release(const op_call *c, void *state)
 {
     const onyx_op_def *d = onyx_find_op(c->domain, c->op);
     if (state && d && d->release) d->release(state);
@@ -149,7 +156,7 @@ static void op_release(const op_call *c, void *state)
 
 /* Runs the operator with a prepared state (its fast path; NULL: the
  * reference kernel); *out receives output 0 (the caller releases it). */
-static onyx_status op_run_state(const op_call *c, void *state, onyx_threads *tp, onyx_tensor *out, onyx_error *err)
+static inline onyx_status op_run_state(const op_call *c, void *state, onyx_threads *tp, onyx_tensor *out, onyx_error *err)
 {
     const onyx_op_def *d = call_def(c);
     memset(out, 0, sizeof *out);
@@ -165,7 +172,7 @@ static onyx_status op_run_state(const op_call *c, void *state, onyx_threads *tp,
 }
 
 /* op_prepare (when prepared), op_run_state and op_release in one call. */
-static onyx_status op_run(const op_call *c, bool prepared, onyx_threads *tp, onyx_tensor *out, onyx_error *err)
+static inline onyx_status op_run(const op_call *c, bool prepared, onyx_threads *tp, onyx_tensor *out, onyx_error *err)
 {
     void *state = NULL;
     memset(out, 0, sizeof *out);
@@ -176,7 +183,7 @@ static onyx_status op_run(const op_call *c, bool prepared, onyx_threads *tp, ony
 }
 
 /* Largest |a - r| over max|r| (at least 1e-6) for n floats; *at gets its index. */
-static double max_rel_error(const float *a, const float *r, int64_t n, int64_t *at)
+static inline double max_rel_error(const float *a, const float *r, int64_t n, int64_t *at)
 {
     double worst = 0, scale = 1e-6;
     for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(r[i]));
@@ -192,7 +199,7 @@ static double max_rel_error(const float *a, const float *r, int64_t n, int64_t *
  * (generic, avx2) the CPU allows and adds their counts to *p and *f.
  * ONYX_TEST_WRAPPER (e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu") prefixes
  * the child's command line when the test itself runs under an emulator. */
-static void run_lower_isas(const char *argv0, int *p_total, int *f_total)
+static inline void run_lower_isas(const char *argv0, int *p_total, int *f_total)
 {
     if (getenv("ONYX_ISA") || onyx_cpu_info()->isa == ONYX_ISA_GENERIC) return;
     static const char *lower[] = {"generic", "avx2"};

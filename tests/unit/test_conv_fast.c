@@ -9,146 +9,16 @@
  * (ONYX_TEST_WRAPPER, e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu", prefixes
  * the child's command line when the test itself runs under an emulator). */
 #include "../../ops/gemm.h"
-#include "../../runtime/threads.h"
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (cond) {                                     \
-            passed++;                                   \
-        } else {                                        \
-            failed++;                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-        }                                               \
-    } while (0)
-
-static unsigned seed = 4242;
-static int rnd(int n)
-{
-    seed = seed * 1103515245u + 12345u;
-    return (int)((seed >> 8) % (unsigned)n);
-}
-
-static onyx_tensor *mk(int rank, const int64_t *dims)
-{
-    onyx_tensor *t = onyx_tensor_create(ONYX_FLOAT, rank, dims);
-    if (!t) {
-        printf("cannot allocate a test tensor\n");
-        exit(2);
-    }
-    float *f = t->data;
-    for (int64_t i = 0; i < tensor_numel_of(rank, dims); i++) f[i] = (float)(rnd(20001) / 10000.0 - 1.0);
-    return t;
-}
-
-static onyx_attr a_int(const char *name, int64_t v)
-{
-    onyx_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = name;
-    a.type = ATTR_INT;
-    a.i = v;
-    return a;
-}
-static onyx_attr a_float(const char *name, float v)
-{
-    onyx_attr a = a_int(name, 0);
-    a.type = ATTR_FLOAT;
-    a.f = v;
-    return a;
-}
-static onyx_attr a_ints(const char *name, int n, int64_t *v)
-{
-    onyx_attr a = a_int(name, 0);
-    a.type = ATTR_INTS;
-    a.n = n;
-    a.ints = v;
-    return a;
-}
-static onyx_attr a_floats(const char *name, int n, float *v)
-{
-    onyx_attr a = a_int(name, 0);
-    a.type = ATTR_FLOATS;
-    a.n = n;
-    a.floats = v;
-    return a;
-}
-static onyx_attr a_str(const char *name, const char *s)
-{
-    onyx_attr a = a_int(name, 0);
-    a.type = ATTR_STRING;
-    a.s = s;
-    a.s_len = strlen(s);
-    return a;
-}
-
-typedef struct call {
-    const char *domain, *op;
-    int n_in;
-    const onyx_tensor *in[4];
-    int n_const;           /* inputs [1, n_const] are initializers for prepare() */
-    int n_attr;
-    onyx_attr attr[12];
-} call;
-
-/* Runs the operator: with prepare() (fast path) when prepared, else the
- * reference. Returns the output (caller releases) and the status. */
-static onyx_status run(const call *c, bool prepared, onyx_threads *tp, onyx_tensor *out,
-                       onyx_error *err)
-{
-    const onyx_op_def *d = onyx_find_op(c->domain, c->op);
-    if (!d) {
-        printf("FAIL: no kernel for %s\n", c->op);
-        failed++;
-        return ONYX_E_UNSUPPORTED;
-    }
-    onyx_kctx k;
-    memset(&k, 0, sizeof k);
-    memset(out, 0, sizeof *out);
-    memset(err, 0, sizeof *err);
-    onyx_tensor *outs[1] = {out};
-    k.op_type = c->op;
-    k.domain = c->domain;
-    k.opset = 19;
-    k.n_attrs = c->n_attr;
-    k.attrs = c->attr;
-    k.n_inputs = c->n_in;
-    k.n_outputs = 1;
-    k.outputs = outs;
-    k.err = err;
-    k.threads = tp;
-    void *state = NULL;
-    if (prepared && d->prepare) {
-        const onyx_tensor *consts[4] = {0};
-        for (int i = 1; i <= c->n_const && i < c->n_in; i++) consts[i] = c->in[i];
-        k.inputs = consts;
-        onyx_status st = d->prepare(&k, &state);
-        if (st) return st;
-    }
-    k.inputs = c->in;
-    k.state = state;
-    onyx_status st = d->run(&k);
-    if (state && d->release) d->release(state);
-    for (int i = 0; i < 8; i++) tensor_release(&k.spare[i]);
-    return st;
-}
+#include "harness.h"
 
 /* Fast (1 and 3 threads) against reference; tol relative to the magnitude. */
-static void compare(const call *c, onyx_threads *tp1, onyx_threads *tp3, const char *what)
+static void compare(const op_call *c, onyx_threads *tp1, onyx_threads *tp3, const char *what)
 {
     onyx_tensor ref, f1, f3;
     onyx_error e0, e1, e3;
-    onyx_status s0 = run(c, false, tp1, &ref, &e0);
-    onyx_status s1 = run(c, true, tp1, &f1, &e1);
-    onyx_status s3 = run(c, true, tp3, &f3, &e3);
+    onyx_status s0 = op_run(c, false, tp1, &ref, &e0);
+    onyx_status s1 = op_run(c, true, tp1, &f1, &e1);
+    onyx_status s3 = op_run(c, true, tp3, &f3, &e3);
     CHECK(s0 == ONYX_OK && s1 == ONYX_OK && s3 == ONYX_OK, "%s: status %d %d %d (%s / %s)", what,
           s0, s1, s3, e0.message, e1.message);
     if (s0 || s1 || s3) goto out;
@@ -156,15 +26,10 @@ static void compare(const call *c, onyx_threads *tp1, onyx_threads *tp3, const c
     CHECK(n == tensor_numel_of(f1.rank, f1.dims), "%s: sizes differ", what);
     if (n != tensor_numel_of(f1.rank, f1.dims)) goto out;
     const float *r = ref.data, *a = f1.data, *b = f3.data;
-    double worst = 0, scale = 1e-6;
-    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(r[i]));
-    int64_t at = -1;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - r[i]) / scale;
-        if (!(e <= worst)) worst = e, at = i;
-    }
-    CHECK(worst < 2e-5, "%s: max error %g of max|ref| %g at %lld (%g vs %g)", what, worst, scale,
-          (long long)at, at >= 0 ? a[at] : 0.0, at >= 0 ? r[at] : 0.0);
+    int64_t at;
+    double worst = max_rel_error(a, r, n, &at);
+    CHECK(worst < 2e-5, "%s: max error %g of max|ref| at %lld (%g vs %g)", what, worst, (long long)at,
+          at >= 0 ? a[at] : 0.0, at >= 0 ? r[at] : 0.0);
     CHECK(memcmp(a, b, (size_t)n * sizeof(float)) == 0, "%s: 3 threads differ from 1", what);
 out:
     tensor_release(&ref);
@@ -179,15 +44,15 @@ static const char *act_names[] = {"",        "Relu",    "Clip",    "LeakyRelu", 
 static int add_act(onyx_attr *at, float *params)
 {
     int a = rnd(10);
-    at[0] = a_str("activation", act_names[a]);
+    at[0] = attr_str("activation", act_names[a]);
     if (a == 2) {
         params[0] = -0.5f, params[1] = 0.7f;
-        at[1] = a_floats("activation_params", 2, params);
+        at[1] = attr_floats("activation_params", 2, params);
         return 2;
     }
     if (a == 3) {
         params[0] = 0.2f;
-        at[1] = a_floats("activation_params", 1, params);
+        at[1] = attr_floats("activation_params", 1, params);
         return 2;
     }
     return 1;
@@ -216,10 +81,10 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter)
     }
     if (rnd(4) == 0) /* a pointwise conv as the GEMM reads it directly */
         for (int a = 0; a < nsp; a++) ks[a] = wd[2 + a] = 1, st[a] = 1, pads[a] = pads[nsp + a] = 0;
-    onyx_tensor *x = mk(2 + nsp, xd), *w = mk(2 + nsp, wd);
+    onyx_tensor *x = rand_tensor(2 + nsp, xd), *w = rand_tensor(2 + nsp, wd);
     int64_t bd[1] = {mg * grp};
-    onyx_tensor *b = rnd(4) ? mk(1, bd) : NULL;
-    call c;
+    onyx_tensor *b = rnd(4) ? rand_tensor(1, bd) : NULL;
+    op_call c;
     memset(&c, 0, sizeof c);
     bool fused = rnd(2);
     c.domain = fused ? "ai.onyx" : "";
@@ -227,10 +92,10 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter)
     c.in[0] = x, c.in[1] = w, c.in[2] = b;
     c.n_in = 3;
     c.n_const = 2;
-    c.attr[c.n_attr++] = a_int("group", grp);
-    c.attr[c.n_attr++] = a_ints("strides", nsp, st);
-    c.attr[c.n_attr++] = a_ints("dilations", nsp, dl);
-    c.attr[c.n_attr++] = a_ints("pads", 2 * nsp, pads);
+    c.attr[c.n_attr++] = attr_int("group", grp);
+    c.attr[c.n_attr++] = attr_ints("strides", nsp, st);
+    c.attr[c.n_attr++] = attr_ints("dilations", nsp, dl);
+    c.attr[c.n_attr++] = attr_ints("pads", 2 * nsp, pads);
     onyx_tensor *z = NULL;
     float params[2];
     if (fused) {
@@ -239,7 +104,7 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter)
             int64_t yd[4] = {nb, mg * grp, 0, 0};
             for (int a = 0; a < nsp; a++)
                 yd[2 + a] = (xd[2 + a] + pads[a] + pads[nsp + a] - ((ks[a] - 1) * dl[a] + 1)) / st[a] + 1;
-            z = mk(2 + nsp, yd);
+            z = rand_tensor(2 + nsp, yd);
             c.in[3] = z;
             c.n_in = 4;
         }
@@ -264,9 +129,9 @@ static void test_matmul(onyx_threads *tp1, onyx_threads *tp3, int iter)
     int64_t batch = 1 + rnd(3);
     bool b_batched = rnd(3) == 0, fused = rnd(2);
     int64_t ad[3] = {batch, m, kd}, bd3[3] = {batch, kd, n};
-    onyx_tensor *a = mk(3, ad), *b = b_batched ? mk(3, bd3) : mk(2, bd3 + 1);
+    onyx_tensor *a = rand_tensor(3, ad), *b = b_batched ? rand_tensor(3, bd3) : rand_tensor(2, bd3 + 1);
     int64_t biasd[1] = {n}, zd[3] = {batch, m, n};
-    call c;
+    op_call c;
     memset(&c, 0, sizeof c);
     c.domain = fused ? "ai.onyx" : "";
     c.op = fused ? "FusedMatMul" : "MatMul";
@@ -277,8 +142,8 @@ static void test_matmul(onyx_threads *tp1, onyx_threads *tp3, int iter)
     float params[2];
     if (fused) {
         c.n_attr = add_act(c.attr, params);
-        if (rnd(2)) bias = mk(1, biasd);
-        if (rnd(2)) z = rnd(2) ? mk(3, zd) : mk(1, zd + 2); /* full or broadcast */
+        if (rnd(2)) bias = rand_tensor(1, biasd);
+        if (rnd(2)) z = rnd(2) ? rand_tensor(3, zd) : rand_tensor(1, zd + 2); /* full or broadcast */
         c.in[2] = bias, c.in[3] = z;
         c.n_in = 4;
     }
@@ -297,24 +162,24 @@ static void test_gemm_op(onyx_threads *tp1, onyx_threads *tp3, int iter)
     int64_t m = 1 + rnd(40), kd = 1 + rnd(rnd(3) ? 40 : 300), n = 1 + rnd(70);
     bool ta = rnd(2), tb = rnd(2), fused = rnd(2);
     int64_t ad[2] = {ta ? kd : m, ta ? m : kd}, bd[2] = {tb ? n : kd, tb ? kd : n};
-    onyx_tensor *a = mk(2, ad), *b = mk(2, bd), *cc = NULL;
+    onyx_tensor *a = rand_tensor(2, ad), *b = rand_tensor(2, bd), *cc = NULL;
     int form = rnd(5);
     int64_t cd_full[2] = {m, n}, cd_row[1] = {n}, cd_col[2] = {m, 1}, cd_one[1] = {1};
-    if (form == 1) cc = mk(2, cd_full);
-    if (form == 2) cc = mk(1, cd_row);
-    if (form == 3) cc = mk(2, cd_col);
-    if (form == 4) cc = mk(1, cd_one);
-    call c;
+    if (form == 1) cc = rand_tensor(2, cd_full);
+    if (form == 2) cc = rand_tensor(1, cd_row);
+    if (form == 3) cc = rand_tensor(2, cd_col);
+    if (form == 4) cc = rand_tensor(1, cd_one);
+    op_call c;
     memset(&c, 0, sizeof c);
     c.domain = fused ? "ai.onyx" : "";
     c.op = fused ? "FusedGemm" : "Gemm";
     c.in[0] = a, c.in[1] = b, c.in[2] = cc;
     c.n_in = 3;
     c.n_const = 2;
-    c.attr[c.n_attr++] = a_int("transA", ta);
-    c.attr[c.n_attr++] = a_int("transB", tb);
-    if (rnd(3) == 0) c.attr[c.n_attr++] = a_float("alpha", 0.5f);
-    if (rnd(3) == 0) c.attr[c.n_attr++] = a_float("beta", 2.0f);
+    c.attr[c.n_attr++] = attr_int("transA", ta);
+    c.attr[c.n_attr++] = attr_int("transB", tb);
+    if (rnd(3) == 0) c.attr[c.n_attr++] = attr_float("alpha", 0.5f);
+    if (rnd(3) == 0) c.attr[c.n_attr++] = attr_float("beta", 2.0f);
     float params[2];
     if (fused) c.n_attr += add_act(c.attr + c.n_attr, params);
     char what[160];
@@ -330,8 +195,8 @@ static void test_gemm_op(onyx_threads *tp1, onyx_threads *tp3, int iter)
 static void test_errors(onyx_threads *tp1)
 {
     int64_t xd[4] = {1, 4, 5, 5}, wd[4] = {6, 3, 3, 3};
-    onyx_tensor *x = mk(4, xd), *w = mk(4, wd);
-    call c;
+    onyx_tensor *x = rand_tensor(4, xd), *w = rand_tensor(4, wd);
+    op_call c;
     memset(&c, 0, sizeof c);
     c.domain = "ai.onyx";
     c.op = "FusedConv";
@@ -340,14 +205,14 @@ static void test_errors(onyx_threads *tp1)
     c.n_const = 1;
     onyx_tensor out;
     onyx_error e;
-    onyx_status st = run(&c, true, tp1, &out, &e);
+    onyx_status st = op_run(&c, true, tp1, &out, &e);
     CHECK(st != ONYX_OK && e.message[0], "channel mismatch accepted");
     tensor_release(&out);
-    c.attr[c.n_attr++] = a_str("activation", "Swish");
+    c.attr[c.n_attr++] = attr_str("activation", "Swish");
     wd[1] = 4;
-    onyx_tensor *w2 = mk(4, wd);
+    onyx_tensor *w2 = rand_tensor(4, wd);
     c.in[1] = w2;
-    st = run(&c, true, tp1, &out, &e);
+    st = op_run(&c, true, tp1, &out, &e);
     CHECK(st != ONYX_OK && strstr(e.message, "Swish"), "unknown activation accepted: %s", e.message);
     tensor_release(&out);
     onyx_tensor_free(x);
@@ -380,8 +245,8 @@ static void bench(void)
         int64_t wd[4] = {layers[i].m, layers[i].c, layers[i].k, layers[i].k};
         int64_t pads[4] = {layers[i].k / 2, layers[i].k / 2, layers[i].k / 2, layers[i].k / 2};
         int64_t st[2] = {layers[i].s, layers[i].s};
-        onyx_tensor *x = mk(4, xd), *w = mk(4, wd);
-        onyx_attr at[2] = {a_ints("pads", 4, pads), a_ints("strides", 2, st)};
+        onyx_tensor *x = rand_tensor(4, xd), *w = rand_tensor(4, wd);
+        onyx_attr at[2] = {attr_ints("pads", 4, pads), attr_ints("strides", 2, st)};
         const onyx_tensor *consts[2] = {NULL, w}, *ins[2] = {x, w};
         onyx_tensor out;
         memset(&out, 0, sizeof out);
@@ -424,28 +289,7 @@ int main(int argc, char **argv)
         return 0;
     }
     int child_passed = 0, child_failed = 0;
-    if (!getenv("ONYX_ISA") && onyx_cpu_info()->isa != ONYX_ISA_GENERIC) {
-        /* the best ISA runs here; the lower ones in child processes */
-        static const char *lower[] = {"generic", "avx2"};
-        for (int i = 0; i < 2; i++) {
-            if (i == 1 && onyx_cpu_info()->isa <= ONYX_ISA_AVX2) break;
-            char cmd[4200];
-            /* ONYX_TEST_WRAPPER runs the child under an emulator (qemu-aarch64 -L ...) */
-            const char *wrap = getenv("ONYX_TEST_WRAPPER");
-            snprintf(cmd, sizeof cmd, "ONYX_ISA=%s %s '%s'", lower[i], wrap ? wrap : "", argv[0]);
-            FILE *f = popen(cmd, "r");
-            char line[512];
-            int p = 0, q = 1;
-            while (f && fgets(line, sizeof line, f)) {
-                if (sscanf(line, "%d passed, %d failed", &p, &q) == 2) continue;
-                fputs(line, stdout);
-            }
-            if (!f || pclose(f) != 0 || q != 0) q = q ? q : 1;
-            printf("ONYX_ISA=%s: %d passed, %d failed\n", lower[i], p, q);
-            child_passed += p;
-            child_failed += q;
-        }
-    }
+    run_lower_isas(argv[0], &child_passed, &child_failed);
     onyx_threads *tp1 = threads_create(1), *tp3 = threads_create(3);
     for (int i = 0; i < 300; i++) test_conv(tp1, tp3, i);
     for (int i = 0; i < 150; i++) test_matmul(tp1, tp3, i);

@@ -8,42 +8,15 @@
  * the error paths. Prints one line per failed check and a final
  * "N passed, N failed" line; exits non-zero when any check failed. */
 #include "../../ops/kernel.h"
+#include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (cond) {                                     \
-            passed++;                                   \
-        } else {                                        \
-            failed++;                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-        }                                               \
-    } while (0)
 
 /* ---- building and running single nodes ---- */
-static onyx_attr attr_int(const char *name, int64_t v)
-{
-    return (onyx_attr){.name = name, .type = ATTR_INT, .i = v};
-}
-
-static onyx_attr attr_float(const char *name, float v)
-{
-    return (onyx_attr){.name = name, .type = ATTR_FLOAT, .f = v};
-}
-
-static onyx_attr attr_str(const char *name, const char *v)
-{
-    return (onyx_attr){.name = name, .type = ATTR_STRING, .s = v, .s_len = strlen(v)};
-}
-
 static onyx_tensor *make(onyx_dtype dt, int rank, const int64_t *dims, const double *vals)
 {
     onyx_tensor *t = onyx_tensor_create(dt, rank, dims);
@@ -108,12 +81,8 @@ static void check_values(const char *what, const onyx_tensor *t, int n, const do
 }
 
 /* ---- broadcasting against a naive reference ---- */
-static uint32_t rng = 12345;
-static double rnd(void)
-{
-    rng = rng * 1103515245u + 12345u;
-    return ((rng >> 8) & 0xffff) / 65536.0 * 4 - 2;
-}
+/* a value in [-2, 2) */
+static double rnd_value(void) { return rnd(65536) / 65536.0 * 4 - 2; }
 
 /* Index into t (broadcast into out_rank/out_dims) of the output element o. */
 static int64_t bcast_index(const onyx_tensor *t, int out_rank, const int64_t *out_dims, int64_t o)
@@ -149,8 +118,8 @@ static void check_broadcast(const char *op, onyx_dtype dt, int ra, const int64_t
 {
     onyx_tensor *in[2] = {make(dt, ra, da, NULL), make(dt, rb, db, NULL)};
     int64_t na = tensor_numel_of(ra, da), nb = tensor_numel_of(rb, db);
-    for (int64_t i = 0; i < na; i++) k_set_f64(in[0], i, strcmp(op, "Pow") ? rnd() : fabs(rnd()));
-    for (int64_t i = 0; i < nb; i++) k_set_f64(in[1], i, rnd() + (strcmp(op, "Div") ? 0 : 5));
+    for (int64_t i = 0; i < na; i++) k_set_f64(in[0], i, strcmp(op, "Pow") ? rnd_value() : fabs(rnd_value()));
+    for (int64_t i = 0; i < nb; i++) k_set_f64(in[1], i, rnd_value() + (strcmp(op, "Div") ? 0 : 5));
     onyx_tensor out = {0};
     onyx_error err;
     onyx_status st = run(op, 17, 2, in, 0, NULL, &out, &err);
@@ -185,14 +154,10 @@ static void test_broadcasting(void)
     static const char *const ops[] = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"};
     for (int trial = 0; trial < 300; trial++) {
         int64_t da[4], db[4];
-        int ra = 1 + (int)(rng % 4), rb;
-        rnd();
-        rb = 1 + (int)(rng % 4);
+        int ra = 1 + rnd(4), rb = 1 + rnd(4);
         for (int d = 0; d < 4; d++) {
-            rnd();
-            da[d] = sizes[rng % 3];
-            rnd();
-            db[d] = (rng % 2) ? da[d] : 1;
+            da[d] = sizes[rnd(3)];
+            db[d] = rnd(2) ? da[d] : 1;
         }
         /* align b to the right of a where both have the dimension */
         int64_t db2[4] = {1, 1, 1, 1};

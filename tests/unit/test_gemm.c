@@ -7,35 +7,9 @@
  * `test_gemm --bench` instead prints the FMA peak of one core and the GFLOP/s
  * of ResNet-50-like products. */
 #include "../../ops/gemm.h"
-#include "../../runtime/threads.h"
+#include "harness.h"
 
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (cond) {                                     \
-            passed++;                                   \
-        } else {                                        \
-            failed++;                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-        }                                               \
-    } while (0)
-
-static unsigned seed = 777;
-static int rnd(int n)
-{
-    seed = seed * 1103515245u + 12345u;
-    return (int)((seed >> 8) % (unsigned)n);
-}
-static float frand(void) { return (float)(rnd(20001) / 10000.0 - 1.0); }
 
 static float *rand_buf(int64_t n)
 {

@@ -5,25 +5,13 @@
  * Prints one line per failed check and a final "N passed, N failed" line;
  * exits non-zero when any check failed. */
 #include "../../ops/kernel.h"
+#include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) {                                                       \
-            passed++;                                                     \
-        } else {                                                          \
-            failed++;                                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                   \
-            printf(__VA_ARGS__);                                          \
-            printf("\n");                                                 \
-        }                                                                 \
-    } while (0)
 
 /* ---- building inputs and attributes ---- */
 
@@ -152,7 +140,7 @@ static int64_t cmp_out(const onyx_tensor *t, const double *want, int64_t n, doub
     return -1;
 }
 
-static double frand(unsigned *s)
+static double frand_at(unsigned *s)
 {
     *s = *s * 1103515245u + 12345u;
     return ((*s >> 8) & 0xffff) / 32768.0 - 1.0;
@@ -170,7 +158,7 @@ static void test_reduce_all_axes(void)
     int64_t dims[4] = {2, 3, 1, 5};
     double x[30];
     unsigned seed = 7;
-    for (int i = 0; i < 30; i++) x[i] = frand(&seed) * 2;
+    for (int i = 0; i < 30; i++) x[i] = frand_at(&seed) * 2;
     for (size_t oi = 0; oi < sizeof ops / sizeof ops[0]; oi++) {
         for (int m = 1; m < 16; m++) {
             for (int keep = 0; keep < 2; keep++) {
@@ -618,7 +606,7 @@ static void test_group_instance_norm(void)
     int64_t dims[4] = {2, 4, 3, 1};
     double x[24], y[24];
     unsigned seed = 3;
-    for (int i = 0; i < 24; i++) x[i] = frand(&seed) * 3;
+    for (int i = 0; i < 24; i++) x[i] = frand_at(&seed) * 3;
     double sc[4] = {1, -2, 0.5, 3}, bi[4] = {0.1, 0.2, -0.3, 0.4};
     int64_t d2[1] = {2}, d4[1] = {4};
     for (int opset = 18; opset <= 21; opset += 3) {
@@ -652,7 +640,7 @@ static void test_batch_norm(void)
     int64_t dims[3] = {2, 2, 3}, pd[2] = {2, 3}, cd[1] = {2};
     double x[12];
     unsigned seed = 11;
-    for (int i = 0; i < 12; i++) x[i] = frand(&seed) * 2;
+    for (int i = 0; i < 12; i++) x[i] = frand_at(&seed) * 2;
     double sc[6] = {1, 2, 3, 4, 5, 6}, bi[6] = {0, 1, 0, 1, 0, 1};
     double mean[6] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, var[6] = {1, 2, 1, 2, 1, 2};
     /* opset 7 spatial=0: one parameter per activation */
@@ -715,7 +703,7 @@ static void test_layer_norm(void)
     int64_t dims[3] = {2, 2, 3}, sd[2] = {1, 3};
     double x[12];
     unsigned seed = 5;
-    for (int i = 0; i < 12; i++) x[i] = frand(&seed);
+    for (int i = 0; i < 12; i++) x[i] = frand_at(&seed);
     double sc[3] = {1, 2, -1};
     /* axis -1, Scale [1, 3] (broadcast), no B, Mean and InvStdDev requested */
     call c = {.op = "LayerNormalization", .opset = 17, .n_in = 2, .n_out = 3,

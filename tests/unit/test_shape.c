@@ -8,42 +8,15 @@
  * reductions, Unique orderings, and the error paths. Prints one line per failed
  * check and a final "N passed, N failed" line; exits non-zero on any failure. */
 #include "../../ops/kernel.h"
+#include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) {                                                       \
-            passed++;                                                     \
-        } else {                                                          \
-            failed++;                                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                   \
-            printf(__VA_ARGS__);                                          \
-            printf("\n");                                                 \
-        }                                                                 \
-    } while (0)
 
 /* ---- building and running single nodes ---- */
-static onyx_attr attr_int(const char *name, int64_t v)
-{
-    return (onyx_attr){.name = name, .type = ATTR_INT, .i = v};
-}
-
-static onyx_attr attr_ints(const char *name, int n, int64_t *v)
-{
-    return (onyx_attr){.name = name, .type = ATTR_INTS, .n = n, .ints = v};
-}
-
-static onyx_attr attr_str(const char *name, const char *v)
-{
-    return (onyx_attr){.name = name, .type = ATTR_STRING, .s = v, .s_len = strlen(v)};
-}
-
 static onyx_tensor *make(onyx_dtype dt, int rank, const int64_t *dims, const double *vals)
 {
     onyx_tensor *t = onyx_tensor_create(dt, rank, dims);
@@ -160,12 +133,6 @@ static int64_t flatten(int rank, const int64_t *dims, const int64_t *c)
     return i;
 }
 
-static uint32_t rng = 2024;
-static int64_t rnd(int64_t n)
-{
-    rng = rng * 1103515245u + 12345u;
-    return (int64_t)((rng >> 8) % (uint32_t)n);
-}
 
 /* ---- Transpose / Tile / Expand / DepthToSpace against naive references ---- */
 static void test_transpose(void)
