@@ -21,9 +21,13 @@
 
 #include <stdlib.h>
 
-/* Row tiles per work unit: a block of ~MR*16 output pixels whose input rows
- * stay in L2 while every strip of weights passes over them. */
-#define TILES_PER_BLOCK 16
+/* Row tiles per work unit: a block of output pixels whose input rows (about
+ * BLOCK_BYTES of them) stay in L2 while every strip of weights passes over
+ * them. Weights come from memory once per block, so the block is as large as
+ * L2 allows: a 14x14x256 layer is one block. */
+#define BLOCK_BYTES (256 * 1024)
+#define MIN_BLOCK_TILES 4
+#define MAX_BLOCK_TILES 128
 /* Kernels with more taps (larger than 8x8) take the reference path: the
  * microkernels' pointer table lives on the stack. */
 #define MAX_TAPS 64
@@ -203,7 +207,7 @@ typedef struct dense_job {
     const float *x, *b, *z;
     float *y;
     conv_epi ep;
-    int64_t rows, tiles, blocks;
+    int64_t rows, tiles, blocks, block_tiles;
     int64_t chunks;             /* the strips of a group cut into this many runs */
     int64_t units;              /* group x block x chunk */
     int threads;
@@ -283,15 +287,15 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
     const int64_t per_tile = j->gather_rows || j->pointwise ? IGEMM_MAX_MR : taps * IGEMM_MAX_MR;
     for (int64_t t = begin; t < end; t++) {
         const float **a = (const float **)(void *)(j->scratch + (size_t)t * j->per_thread);
-        float *rows = (float *)(void *)(a + TILES_PER_BLOCK * per_tile);
+        float *rows = (float *)(void *)(a + j->block_tiles * per_tile);
         int64_t u0, u1;
         chunk_of(j->units, j->threads, t, &u0, &u1);
         for (int64_t u = u0; u < u1; u++) {
             int64_t grp = u / (j->blocks * j->chunks), rest = u % (j->blocks * j->chunks);
             int64_t blk = rest / j->chunks, st0, st1;
             chunk_of(s->n_strips, j->chunks, rest % j->chunks, &st0, &st1);
-            int64_t tile0 = blk * TILES_PER_BLOCK;
-            int64_t tile1 = tile0 + TILES_PER_BLOCK < j->tiles ? tile0 + TILES_PER_BLOCK : j->tiles;
+            int64_t tile0 = blk * j->block_tiles;
+            int64_t tile1 = tile0 + j->block_tiles < j->tiles ? tile0 + j->block_tiles : j->tiles;
             for (int64_t tl = tile0; tl < tile1; tl++) {
                 int64_t r0, mr;
                 tile_rows(j, tl, &r0, &mr);
@@ -502,10 +506,15 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
         k_parallel_for(k, g.n * g.oh, dw_rows, &j);
         return ONYX_OK;
     }
-    dense_job j = {s, &g, x->data, b ? b->data : NULL, z ? z->data : NULL, y->data, ep, rows, 0, 0, 1, 0, 0,
+    dense_job j = {s, &g, x->data, b ? b->data : NULL, z ? z->data : NULL, y->data, ep, rows, 0, 0, 0, 1, 0, 0,
                    NULL, 0, false, false};
     j.tiles = (rows + s->uk->mr - 1) / s->uk->mr;
-    j.blocks = (j.tiles + TILES_PER_BLOCK - 1) / TILES_PER_BLOCK;
+    /* a block's input rows, about BLOCK_BYTES, stay in L2 while each strip of
+     * weights (read from memory once per block) passes over all of them */
+    j.block_tiles = BLOCK_BYTES / (g.c * (int64_t)sizeof(float) * s->uk->mr);
+    if (j.block_tiles < MIN_BLOCK_TILES) j.block_tiles = MIN_BLOCK_TILES;
+    if (j.block_tiles > MAX_BLOCK_TILES) j.block_tiles = MAX_BLOCK_TILES;
+    j.blocks = (j.tiles + j.block_tiles - 1) / j.block_tiles;
     j.pointwise = s->kh == 1 && s->kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
                   g.oh == g.ih && g.ow == g.iw;
     j.gather_rows = !j.pointwise && s->cg <= PACK_MAX_CG && s->cg * s->kh * s->kw <= PACK_MAX_K;
@@ -515,8 +524,8 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     if (j.chunks > s->n_strips) j.chunks = s->n_strips;
     j.units = s->group * j.blocks * j.chunks;
     int64_t taps = s->kh * s->kw;
-    size_t ptrs = (size_t)TILES_PER_BLOCK * IGEMM_MAX_MR * (size_t)(j.gather_rows || j.pointwise ? 1 : taps);
-    size_t floats = j.gather_rows ? (size_t)(TILES_PER_BLOCK * IGEMM_MAX_MR * taps * s->cg) : 0;
+    size_t ptrs = (size_t)j.block_tiles * IGEMM_MAX_MR * (size_t)(j.gather_rows || j.pointwise ? 1 : taps);
+    size_t floats = j.gather_rows ? (size_t)(j.block_tiles * IGEMM_MAX_MR * taps * s->cg) : 0;
     j.per_thread = (ptrs * sizeof(float *) + floats * sizeof(float) + 63) / 64 * 64;
     k_scratch_buf *sb = k_scratch(k, K_SCRATCH_IMAGE, &s->own_scratch);
     if (!k_scratch_reserve(sb, j.per_thread * (size_t)j.threads / sizeof(float)))
