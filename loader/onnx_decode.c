@@ -11,10 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __unix__
-#include <sys/mman.h>
-#include <unistd.h>
-#endif
 
 #define MAX_DEPTH 24 /* graphs in attributes, types in types */
 
@@ -24,6 +20,7 @@ typedef struct dec {
     const char *dir;
     int depth;
     bool borrow;       /* raw_data may point into the input buffer (it outlives the model) */
+    weight_store *ws;  /* the model's, for initializers kept in the buffer */
 } dec;
 
 static bool fail(dec *d, onyx_status code, const char *fmt, ...)
@@ -110,21 +107,6 @@ static bool read_external(dec *d, const char *name, const char *location, int64_
     return ok;
 }
 
-/* The pages of a mapped file that only the bytes just copied lived on are not
- * needed again: give them back, so that loading costs about the file size and
- * not the file plus its copies. (They are unmodified pages of a private file
- * mapping: should anything read them again, the kernel reloads them.) */
-static void drop_pages(const uint8_t *p, size_t n)
-{
-#if defined(__unix__) && defined(MADV_DONTNEED)
-    long ps = sysconf(_SC_PAGESIZE);
-    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-#else
-    (void)p, (void)n;
-#endif
-}
-
 /* Which typed field carries dtype's values, and how it is encoded. */
 static void typed_field(onyx_dtype t, uint32_t *field, int *kind)
 {
@@ -149,7 +131,8 @@ static void store_typed(onyx_dtype t, void *data, size_t i, uint64_t v)
     }
 }
 
-static bool decode_tensor(dec *d, pb_msg m, onyx_tensor *t, const char **name_out)
+/* init: t is an initializer (whose bytes may stay in the buffer, unaligned). */
+static bool decode_tensor(dec *d, pb_msg m, onyx_tensor *t, const char **name_out, bool init)
 {
     pb_iter it;
     pb_field f;
@@ -240,16 +223,27 @@ static bool decode_tensor(dec *d, pb_msg m, onyx_tensor *t, const char **name_ou
     }
     if (raw) {
         if (raw->sub.len != bytes) return fail(d, ONYX_E_PARSE, "tensor '%s': raw_data at byte %zu has %zu bytes, shape and type need %zu", name, raw->offset, raw->sub.len, bytes);
-        /* zero-copy: use the bytes where they lie when the caller keeps the buffer
-         * alive (an mmap'ed file) and they are aligned for the element type */
+        /* zero-copy: when the caller keeps the buffer alive (an mmap'ed file),
+         * an initializer's bytes stay where they lie, aligned or not (unaligned
+         * ones are copied only when a reader needs an aligned array: see
+         * runtime/weights.h), and so do other aligned tensors; small unaligned
+         * ones are copied now */
         size_t align = es > 8 ? 8 : es;
-        if (d->borrow && d->pool && bytes && ((uintptr_t)raw->sub.p % align) == 0) {
+        bool aligned = ((uintptr_t)raw->sub.p % align) == 0;
+        if (d->borrow && d->pool && bytes && init && (aligned || bytes >= WEIGHTS_MIN_BYTES)) {
+            if (bytes < WEIGHTS_MIN_BYTES) { /* too small to be worth releasing */
+                t->data = (void *)(uintptr_t)raw->sub.p;
+                return true;
+            }
+            if (!weights_from_file(d->ws, d->pool, t, raw->sub.p)) return fail(d, ONYX_E_NOMEM, "out of memory");
+            return true;
+        }
+        if (d->borrow && d->pool && bytes && aligned) {
             t->data = (void *)(uintptr_t)raw->sub.p;
             return true;
         }
         if (!(t->data = d_alloc(d, bytes ? bytes : 1, 1))) return false;
         if (bytes) memcpy(t->data, raw->sub.p, bytes); /* little-endian host assumed, as ONNX's raw_data */
-        if (d->borrow) drop_pages(raw->sub.p, bytes);
         return true;
     }
     uint32_t field;
@@ -454,7 +448,7 @@ static bool decode_attr(dec *d, pb_msg m, onyx_attr *a)
         while (pb_next(&it, &f, d->err) == 1) {
             if (f.number == 5 && f.wire == PB_LEN) {
                 if (!(a->t = d_alloc(d, 1, sizeof(onyx_tensor)))) return false;
-                if (!decode_tensor(d, sub(&f, "TensorProto"), a->t, NULL)) return false;
+                if (!decode_tensor(d, sub(&f, "TensorProto"), a->t, NULL, false)) return false;
             }
         }
         if (!a->t) return fail(d, ONYX_E_PARSE, "tensor attribute '%s' has no tensor", a->name);
@@ -466,7 +460,7 @@ static bool decode_attr(dec *d, pb_msg m, onyx_attr *a)
         while (pb_next(&it, &f, d->err) == 1) {
             if (f.number != 10 || f.wire != PB_LEN) continue;
             if (!(a->tensors[k] = d_alloc(d, 1, sizeof(onyx_tensor)))) return false;
-            if (!decode_tensor(d, sub(&f, "TensorProto"), a->tensors[k++], NULL)) return false;
+            if (!decode_tensor(d, sub(&f, "TensorProto"), a->tensors[k++], NULL, false)) return false;
         }
         return true;
     }
@@ -554,7 +548,7 @@ static bool decode_graph(dec *d, pb_msg m, onyx_graph *g)
         switch (f.number) {
         case 1: ok = decode_node(d, sub(&f, "NodeProto"), &g->nodes[kn++]); break;
         case 2: ok = (g->name = d_str(d, &f)) != NULL; break;
-        case 5: ok = decode_tensor(d, sub(&f, "TensorProto"), &g->inits[kt], &g->init_names[kt]); kt++; break;
+        case 5: ok = decode_tensor(d, sub(&f, "TensorProto"), &g->inits[kt], &g->init_names[kt], true); kt++; break;
         case 11: ok = decode_value_info(d, sub(&f, "ValueInfoProto"), &g->inputs[ki++]); break;
         case 12: ok = decode_value_info(d, sub(&f, "ValueInfoProto"), &g->outputs[ko++]); break;
         case 13: ok = decode_value_info(d, sub(&f, "ValueInfoProto"), &g->value_info[kv++]); break;
@@ -636,14 +630,20 @@ onyx_status onnx_decode_model_borrow(const uint8_t *buf, size_t len, const char 
 {
     onyx_model *md = calloc(1, sizeof *md);
     if (!md) return pb_fail(err, ONYX_E_NOMEM, "out of memory");
-    dec d = {&md->pool, err, dir, 0, borrow};
+    if (!weights_store_init(&md->weights)) {
+        free(md);
+        return pb_fail(err, ONYX_E_NOMEM, "out of memory");
+    }
+    dec d = {&md->pool, err, dir, 0, borrow, &md->weights};
     if (dir && !(md->dir = pool_strndup(&md->pool, dir, strlen(dir)))) {
+        weights_store_free(&md->weights);
         free(md);
         return pb_fail(err, ONYX_E_NOMEM, "out of memory");
     }
     pb_msg m = {buf, len, 0, "ModelProto"};
     if (!decode_model(&d, m, md)) {
         if (err && err->code == ONYX_OK) pb_fail(err, ONYX_E_PARSE, "malformed model");
+        weights_store_free(&md->weights);
         pool_free(&md->pool);
         free(md);
         return err ? err->code : ONYX_E_PARSE;
@@ -671,7 +671,7 @@ static bool decode_sequence(dec *d, pb_msg m, onyx_tensor **out, const char **na
             if (!(*name = d_str(d, &f))) break;
         } else if (f.number == 3 && f.wire == PB_LEN) {
             onyx_tensor *t = calloc(1, sizeof *t);
-            if (!t || !decode_tensor(d, sub(&f, "TensorProto"), t, NULL) || onyx_sequence_append(s, t) != ONYX_OK) {
+            if (!t || !decode_tensor(d, sub(&f, "TensorProto"), t, NULL, false) || onyx_sequence_append(s, t) != ONYX_OK) {
                 onyx_tensor_free(t);
                 r = -1;
                 break;
@@ -727,7 +727,7 @@ static bool decode_value(dec *d, pb_msg m, onyx_kind kind, bool optional, onyx_t
     if (kind == ONYX_KIND_SEQUENCE) return decode_sequence(d, m, out, name);
     onyx_tensor *t = calloc(1, sizeof *t);
     if (!t) return fail(d, ONYX_E_NOMEM, "out of memory");
-    if (!decode_tensor(d, m, t, name)) {
+    if (!decode_tensor(d, m, t, name, false)) {
         onyx_tensor_free(t);
         return false;
     }
@@ -738,7 +738,7 @@ static bool decode_value(dec *d, pb_msg m, onyx_kind kind, bool optional, onyx_t
 onyx_status onyx_value_load_pb(const void *buf, size_t len, onyx_kind kind, int optional,
                                onyx_tensor **out, char **name_out, onyx_error *err)
 {
-    dec d = {NULL, err, NULL, 0, false};
+    dec d = {NULL, err, NULL, 0, false, NULL};
     const char *name = NULL;
     pb_msg m = {buf, len, 0, "TensorProto"};
     if (!decode_value(&d, m, kind, optional != 0, out, &name)) {

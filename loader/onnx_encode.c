@@ -18,8 +18,13 @@ static void encode_tensor(pb_buf *b, const onyx_tensor *t, const char *name)
     if (t->dtype == ONYX_STRING) {
         char *const *s = t->data;
         for (size_t i = 0; i < t->nbytes / sizeof(char *); i++) pbw_string(b, 6, s[i] ? s[i] : "");
-    } else {
+    } else if (t->data || !t->wsrc) {
         pbw_bytes(b, 9, t->data, t->nbytes);
+    } else { /* a weight not in memory as an array: its bytes, just for this */
+        const void *p = weights_acquire(t->wsrc, false);
+        if (p) pbw_bytes(b, 9, p, t->nbytes);
+        else b->oom = true;
+        if (p) weights_release(t->wsrc);
     }
 }
 

@@ -577,17 +577,29 @@ void conv_release(void *state)
 {
     conv_state *s = state;
     if (!s) return;
-    free(s->wpack);
+    k_free_packed(s->wpack);
     gemm_scratch_free(&s->own_gemm);
     gemm_scratch_free(&s->own_image);
     free(s->row_off);
     free(s);
 }
 
+/* Strides up to 64 take the packed path (phase_plan_make); with bigger ones
+ * run() needs the weights as they are. */
+static bool conv_strides_packable(const onyx_kctx *k)
+{
+    const int64_t *st;
+    int n = k_attr_ints(k, "strides", &st);
+    for (int i = 0; i < n; i++)
+        if (st[i] > 64) return false;
+    return true;
+}
+
 onyx_status conv_prepare(onyx_kctx *k, void **state)
 {
     *state = NULL;
-    const onyx_tensor *w = k_input(k, 1);
+    /* the weights are packed from where they lie (any alignment) */
+    const onyx_tensor *w = k_input_unaligned(k, 1);
     /* anything unusual is left to run(), which reports it */
     if (!w || w->kind != ONYX_KIND_TENSOR || w->dtype != ONYX_FLOAT || w->rank < 3 || w->rank > 4)
         return ONYX_OK;
@@ -604,14 +616,18 @@ onyx_status conv_prepare(onyx_kctx *k, void **state)
     int64_t mg = m / grp, ck = cg * ksz;
     if (!(cg == 1 && mg == 1)) {
         s->wpack_floats = gemm_packed_a_floats(s->uk, mg, ck);
-        s->wpack = malloc(s->wpack_floats * (size_t)grp * sizeof(float));
+        s->wpack = k_alloc_packed(k, s->wpack_floats * (size_t)grp * sizeof(float));
         if (!s->wpack) {
             conv_release(s);
             return nomem(k);
         }
-        const float *wf = w->data;
+        const unsigned char *wb = w->data;
         for (int64_t gi = 0; gi < grp; gi++)
-            gemm_pack_a(s->uk, mg, ck, wf + gi * mg * ck, ck, 1, s->wpack + gi * s->wpack_floats);
+            gemm_pack_a(s->uk, mg, ck, wb + (size_t)(gi * mg * ck) * sizeof(float), ck, 1,
+                        s->wpack + gi * s->wpack_floats);
+        /* run() reads only the packed copy, unless the geometry is one for the
+         * reference (strides above 64: see phase_plan_make) */
+        if (conv_strides_packable(k)) k_input_consumed(k, 1);
     }
     *state = s;
     return ONYX_OK;
@@ -933,6 +949,8 @@ onyx_status conv_run(onyx_kctx *k, int z_input, gemm_act act, float p0, float p1
                                  b ? b->data : NULL, zt ? zt->data : NULL, y->data, act, p0, p1);
         if (done == 0) return nomem(k);
         if (done == 1) return ONYX_OK;
+        if (!w->data) /* packed and given back (k_input_consumed) */
+            return k_fail(k, ONYX_E_LIMIT, "the image is too large for the packed convolution");
         /* a geometry for the reference (nothing written yet): it expects zeros */
         memset(y->data, 0, y->nbytes);
     }

@@ -171,20 +171,21 @@ size_t gemm_packed_b_floats(const gemm_ukernel *uk, int64_t k, int64_t n)
     return (size_t)(ceil_div(n, uk->nr) * uk->nr * k);
 }
 
-/* Rows [i0, i0 + mr) of A (mr <= MR), depth [0, k), as one panel. */
-static void pack_a_panel(int MR, int64_t i0, int64_t mr, int64_t k, const float *a, int64_t rs,
+/* Rows [i0, i0 + mr) of A (mr <= MR), depth [0, k), as one panel. A is read
+ * as bytes (k_load_f32): weights are packed from wherever they lie in the
+ * model file, aligned or not. */
+static void pack_a_panel(int MR, int64_t i0, int64_t mr, int64_t k, const void *a, int64_t rs,
                          int64_t cs, float *dst)
 {
     for (int64_t p = 0; p < k; p++) {
         float *d = dst + p * MR;
-        const float *s = a + i0 * rs + p * cs;
-        int64_t i = 0;
-        for (; i < mr; i++) d[i] = s[i * rs];
+        int64_t s = i0 * rs + p * cs, i = 0;
+        for (; i < mr; i++) d[i] = k_load_f32(a, s + i * rs);
         for (; i < MR; i++) d[i] = 0;
     }
 }
 
-void gemm_pack_a(const gemm_ukernel *uk, int64_t m, int64_t k, const float *a, int64_t rs,
+void gemm_pack_a(const gemm_ukernel *uk, int64_t m, int64_t k, const void *a, int64_t rs,
                  int64_t cs, float *dst)
 {
     for (int64_t i0 = 0; i0 < m; i0 += uk->mr)
@@ -214,11 +215,27 @@ static void pack_b_panels(int NR, const gemm_b *b, int64_t p0, int64_t kc, int64
     }
 }
 
-void gemm_pack_b(const gemm_ukernel *uk, int64_t k, int64_t n, const float *b, int64_t rs,
+/* As pack_b_panels for the whole of B, read as bytes at any alignment (weights
+ * packed from where they lie in the model file). */
+void gemm_pack_b(const gemm_ukernel *uk, int64_t k, int64_t n, const void *b, int64_t rs,
                  int64_t cs, float *dst)
 {
-    gemm_b src = {NULL, b, rs, cs, NULL};
-    pack_b_panels(uk->nr, &src, 0, k, 0, n, dst);
+    const unsigned char *bb = b;
+    int NR = uk->nr;
+    for (int64_t p = 0; p < k; p++) {
+        float *d = dst + p * NR;
+        for (int64_t jq = 0; jq < n; jq += NR, d += k * NR) {
+            int64_t nr = n - jq < NR ? n - jq : NR, j = 0;
+            int64_t s = p * rs + jq * cs;
+            if (cs == 1) {
+                memcpy(d, bb + (size_t)s * sizeof(float), (size_t)nr * sizeof(float));
+                j = nr;
+            } else {
+                for (; j < nr; j++) d[j] = k_load_f32(bb, s + j * cs);
+            }
+            for (; j < NR; j++) d[j] = 0;
+        }
+    }
 }
 
 /* ---- scratch ---- */

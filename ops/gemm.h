@@ -119,9 +119,12 @@ typedef struct gemm_c {
 
 size_t gemm_packed_a_floats(const gemm_ukernel *uk, int64_t m, int64_t k);
 size_t gemm_packed_b_floats(const gemm_ukernel *uk, int64_t k, int64_t n);
-void gemm_pack_a(const gemm_ukernel *uk, int64_t m, int64_t k, const float *a, int64_t rs,
+/* Packing a constant operand: element (i, p) of A at a[i*rs + p*cs], element
+ * (p, j) of B at b[p*rs + j*cs], in floats; a and b may be unaligned (the bytes
+ * of a weight where they lie in the model file, k_input_unaligned). */
+void gemm_pack_a(const gemm_ukernel *uk, int64_t m, int64_t k, const void *a, int64_t rs,
                  int64_t cs, float *dst);
-void gemm_pack_b(const gemm_ukernel *uk, int64_t k, int64_t n, const float *b, int64_t rs,
+void gemm_pack_b(const gemm_ukernel *uk, int64_t k, int64_t n, const void *b, int64_t rs,
                  int64_t cs, float *dst);
 
 /* A growable buffer (the session's shared scratch, ops/kernel.h k_scratch, or

@@ -95,6 +95,7 @@ struct onyx_kctx {
     void *state;                      /* what the op's prepare() made for this node */
     struct onyx_threads *threads;     /* the session's pool, for k_parallel_for */
     k_scratch_buf *scratch;           /* K_SCRATCH_SLOTS buffers the session owns, or NULL */
+    struct session_prep *prep;        /* set while a session runs prepare() (k_input_consumed) */
 };
 
 typedef onyx_status (*onyx_kernel_fn)(onyx_kctx *k);
@@ -133,6 +134,39 @@ onyx_status k_fail(onyx_kctx *k, onyx_status code, const char *fmt, ...)
 /* Fails with a message naming the input unless input i is a tensor of one of the
  * listed dtypes (list ends with ONYX_UNDEFINED). */
 onyx_status k_require(onyx_kctx *k, int i, ...);
+
+/* ---- weights in prepare() ----
+ * A weight (initializer input) may have no aligned array in memory: its bytes
+ * lie unaligned in the mapped model file, or a graph pass derived it and it is
+ * made when read. k_input() makes that array (a copy, shared, kept while the
+ * session may read it). A prepare() that packs a weight reads it with
+ * k_input_unaligned() instead and then calls k_input_consumed(), so the weight
+ * costs memory once, packed: after every reader of it has said so, the session
+ * frees its copy and gives its file pages back (docs/memory.md). */
+
+/* Input i as k_input() gives it, but with data where the bytes lie, which may
+ * not be aligned for the element type: read them only with memcpy,
+ * k_load_f32() or gemm_pack_a/gemm_pack_b (ops/gemm.h). No copy is made. */
+const onyx_tensor *k_input_unaligned(const onyx_kctx *k, int i);
+/* prepare() only: input i is packed into the state and run() never reads its
+ * data (run() sees its dtype and dims, with data NULL). Say it only when the
+ * packed path is the one run() takes for every input it can be given. Outside
+ * a session (unit tests, constant folding) it does nothing. */
+void k_input_consumed(onyx_kctx *k, int i);
+/* Memory for packed weights, 64-byte aligned, released with k_free_packed
+ * (never free()). In a session's prepare() it comes from one region per
+ * session in transparent huge pages where the OS has them (a page fault per
+ * 4 KB is otherwise most of what creating a session costs) and is freed with
+ * the session, so k_free_packed does nothing to it; elsewhere it is the heap. */
+void *k_alloc_packed(const onyx_kctx *k, size_t bytes);
+void k_free_packed(void *p);
+/* Element i of float32 bytes at any alignment. */
+static inline float k_load_f32(const void *p, int64_t i)
+{
+    float v;
+    memcpy(&v, (const unsigned char *)p + i * (int64_t)sizeof v, sizeof v);
+    return v;
+}
 
 /* ---- attributes ---- */
 const onyx_attr *k_attr(const onyx_kctx *k, const char *name);

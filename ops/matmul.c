@@ -253,7 +253,7 @@ void matmul_release(void *state)
 {
     mm_state *s = state;
     if (!s) return;
-    free(s->bpack);
+    k_free_packed(s->bpack);
     gemm_scratch_free(&s->own_scratch);
     free(s);
 }
@@ -265,11 +265,12 @@ static onyx_status mm_prepare_b(onyx_kctx *k, void **state, bool tb)
     mm_state *s = calloc(1, sizeof *s);
     if (!s) return k_fail(k, ONYX_E_NOMEM, "out of memory");
     s->uk = gemm_ukernel_best();
-    const onyx_tensor *B = k_input(k, 1);
+    /* B is packed from where it lies (any alignment) */
+    const onyx_tensor *B = k_input_unaligned(k, 1);
     if (B && B->kind == ONYX_KIND_TENSOR && B->dtype == ONYX_FLOAT && B->rank == 2 &&
         B->dims[0] > 0 && B->dims[1] > 0) {
         int64_t kd = tb ? B->dims[1] : B->dims[0], n = tb ? B->dims[0] : B->dims[1];
-        s->bpack = malloc(gemm_packed_b_floats(s->uk, kd, n) * sizeof(float));
+        s->bpack = k_alloc_packed(k, gemm_packed_b_floats(s->uk, kd, n) * sizeof(float));
         if (!s->bpack) {
             matmul_release(s);
             return k_fail(k, ONYX_E_NOMEM, "out of memory packing B");
@@ -282,11 +283,25 @@ static onyx_status mm_prepare_b(onyx_kctx *k, void **state, bool tb)
     return ONYX_OK;
 }
 
-onyx_status matmul_prepare(onyx_kctx *k, void **state) { return mm_prepare_b(k, state, false); }
+/* MatMul with a packed 2-D B takes the packed path for every A. */
+onyx_status matmul_prepare(onyx_kctx *k, void **state)
+{
+    onyx_status st = mm_prepare_b(k, state, false);
+    if (st == ONYX_OK && ((mm_state *)*state)->bpack) k_input_consumed(k, 1);
+    return st;
+}
 
+/* Gemm takes the packed path when C is absent, or a constant row or column
+ * bias added with beta 1 (gemm_op_run's c_fits). */
 onyx_status gemm_op_prepare(onyx_kctx *k, void **state)
 {
-    return mm_prepare_b(k, state, k_attr_int(k, "transB", 0) != 0);
+    onyx_status st = mm_prepare_b(k, state, k_attr_int(k, "transB", 0) != 0);
+    /* (a C that is not an initializer is not seen here: it may be a scalar) */
+    const onyx_tensor *C = k->n_inputs > 2 ? k_input_unaligned(k, 2) : NULL;
+    bool c_fits = k->n_inputs < 3 || k_attr_float(k, "beta", 1.0f) == 0.0f ||
+                  (k_attr_float(k, "beta", 1.0f) == 1.0f && C && tensor_numel_of(C->rank, C->dims) > 1);
+    if (st == ONYX_OK && ((mm_state *)*state)->bpack && c_fits) k_input_consumed(k, 1);
+    return st;
 }
 
 /* y = act(y + z) with z broadcast (numpy rules) to y's shape. */

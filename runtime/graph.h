@@ -5,6 +5,7 @@
 
 #include "../ops/kernel.h"
 #include "pool.h"
+#include "weights.h"
 
 /* A declared value (graph input/output or value_info). */
 typedef struct onyx_value_decl {
@@ -34,8 +35,14 @@ typedef struct onyx_graph {
     int n_nodes;
     onyx_node *nodes;
     int n_inits;
-    onyx_tensor *inits;     /* data in the model's pool or the file buffer */
+    onyx_tensor *inits;     /* data in the model's pool or the file buffer, or a
+                               weight_src (runtime/weights.h) */
     const char **init_names;
+    /* ge_add_init's arrays, grown by doubling while inits/init_names are still
+     * them (runtime/graph_edit.c) */
+    onyx_tensor *inits_grown;
+    const char **names_grown;
+    int inits_cap;
     int n_inputs;
     onyx_value_decl *inputs;
     int n_outputs;
@@ -65,6 +72,7 @@ struct onyx_model {
     /* the mmap'ed model file initializers may point into (runtime/model.c) */
     void *map;
     size_t map_len;
+    weight_store weights;   /* the initializers that have a weight_src */
 };
 
 /* Opset version of a domain ("" and "ai.onnx" are the default); 0 if not imported. */
@@ -73,8 +81,9 @@ int64_t model_opset(const struct onyx_model *m, const char *domain);
 /* The loader's entry (loader/onnx_decode.c). dir may be NULL (no external data). */
 onyx_status onnx_decode_model(const uint8_t *buf, size_t len, const char *dir,
                               struct onyx_model **out, onyx_error *err);
-/* As onnx_decode_model; with borrow, aligned raw_data is used in place, so buf
- * must outlive the model. */
+/* As onnx_decode_model; with borrow, initializers keep their raw_data where it
+ * lies in buf (runtime/weights.h), so buf must outlive the model and stay
+ * unmodified. */
 onyx_status onnx_decode_model_borrow(const uint8_t *buf, size_t len, const char *dir, bool borrow,
                                      struct onyx_model **out, onyx_error *err);
 

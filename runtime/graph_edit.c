@@ -99,6 +99,12 @@ int ge_single_consumer(const onyx_graph *g, const char *name)
 
 const onyx_tensor *ge_const(const onyx_graph *g, const char *name)
 {
+    const onyx_tensor *t = ge_const_info(g, name);
+    return t ? weights_view(t) : NULL;
+}
+
+const onyx_tensor *ge_const_info(const onyx_graph *g, const char *name)
+{
     if (!name[0]) return NULL;
     for (int i = 0; i < g->n_inits; i++)
         if (!strcmp(g->init_names[i], name)) return ge_is_graph_input(g, name) ? NULL : &g->inits[i];
@@ -112,8 +118,9 @@ const onyx_tensor *ge_const(const onyx_graph *g, const char *name)
 
 bool ge_const_scalar(const onyx_graph *g, const char *name, double *out)
 {
-    const onyx_tensor *t = ge_const(g, name);
+    const onyx_tensor *t = ge_const_info(g, name);
     if (!t || t->kind != ONYX_KIND_TENSOR || tensor_numel_of(t->rank, t->dims) != 1) return false;
+    if (!(t = ge_const(g, name))) return false;
     if (!dtype_is_float(t->dtype) && !dtype_is_int(t->dtype)) return false;
     *out = k_get_f64(t, 0);
     return true;
@@ -341,18 +348,26 @@ onyx_tensor *ge_new_tensor(onyx_model *m, onyx_dtype dtype, int rank, const int6
 const char *ge_add_init(onyx_model *m, onyx_graph *g, const char *base, const onyx_tensor *t)
 {
     const char *name = ge_unique_name(m, base);
-    onyx_tensor *inits = pool_array(&m->pool, (size_t)g->n_inits + 1, sizeof *inits);
-    const char **names = pool_array(&m->pool, (size_t)g->n_inits + 1, sizeof *names);
-    if (!name || !inits || !names) return NULL;
-    if (g->n_inits) {
-        memcpy(inits, g->inits, (size_t)g->n_inits * sizeof *inits);
-        memcpy(names, g->init_names, (size_t)g->n_inits * sizeof *names);
+    if (!name) return NULL;
+    /* grown by doubling (a pass adding hundreds of constants must not copy the
+     * list each time), unless another editor replaced the arrays */
+    bool ours = g->inits == g->inits_grown && g->init_names == g->names_grown && g->n_inits < g->inits_cap;
+    if (!ours) {
+        int cap = g->n_inits < 8 ? 16 : 2 * g->n_inits;
+        onyx_tensor *inits = pool_array(&m->pool, (size_t)cap, sizeof *inits);
+        const char **names = pool_array(&m->pool, (size_t)cap, sizeof *names);
+        if (!inits || !names) return NULL;
+        if (g->n_inits) {
+            memcpy(inits, g->inits, (size_t)g->n_inits * sizeof *inits);
+            memcpy(names, g->init_names, (size_t)g->n_inits * sizeof *names);
+        }
+        g->inits = g->inits_grown = inits;
+        g->init_names = g->names_grown = names;
+        g->inits_cap = cap;
     }
-    inits[g->n_inits] = *t;
-    inits[g->n_inits].owns_data = false;
-    names[g->n_inits] = name;
-    g->inits = inits;
-    g->init_names = names;
+    g->inits[g->n_inits] = *t;
+    g->inits[g->n_inits].owns_data = false;
+    g->init_names[g->n_inits] = name;
     g->n_inits++;
     return name;
 }
@@ -376,7 +391,10 @@ bool ge_compact(onyx_model *m, onyx_graph *g)
     w = 0;
     for (int i = 0; i < g->n_inits; i++) {
         /* initializers that are also graph inputs are part of the interface */
-        if (ge_use_count(g, g->init_names[i]) == 0 && !ge_is_graph_input(g, g->init_names[i])) continue;
+        if (ge_use_count(g, g->init_names[i]) == 0 && !ge_is_graph_input(g, g->init_names[i])) {
+            if (g->inits[i].wsrc) weights_drop(g->inits[i].wsrc); /* its copy and pages go now */
+            continue;
+        }
         g->inits[w] = g->inits[i];
         g->init_names[w++] = g->init_names[i];
     }

@@ -31,8 +31,14 @@ bool ge_is_graph_input(const onyx_graph *g, const char *name);
 
 /* The constant value of name: an initializer that is not also a graph input
  * (which a user could override) or the output of a Constant node holding a
- * plain tensor. NULL otherwise. */
+ * plain tensor. NULL otherwise (or when out of memory). Its data is an aligned
+ * array, which for a weight kept in the file means a copy (runtime/weights.h):
+ * to ask only whether a value is constant, or for its shape, use
+ * ge_const_info. */
 const onyx_tensor *ge_const(const onyx_graph *g, const char *name);
+/* As ge_const without making the data: dtype and dims are right, data may be
+ * NULL (read it with ge_const, or weights_acquire). */
+const onyx_tensor *ge_const_info(const onyx_graph *g, const char *name);
 /* Scalar value of a one-element float/int constant. */
 bool ge_const_scalar(const onyx_graph *g, const char *name, double *out);
 

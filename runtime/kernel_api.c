@@ -1,6 +1,7 @@
 /* kernel_api.c - the helpers operator kernels use (ops/kernel.h). */
 #include "../ops/kernel.h"
 #include "plan.h"
+#include "weights.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +9,43 @@
 
 const onyx_tensor *k_input(const onyx_kctx *k, int i)
 {
-    return i >= 0 && i < k->n_inputs ? k->inputs[i] : NULL;
+    if (i < 0 || i >= k->n_inputs) return NULL;
+    return k->prep ? session_prepare_input(k, i, true) : k->inputs[i];
+}
+
+const onyx_tensor *k_input_unaligned(const onyx_kctx *k, int i)
+{
+    if (i < 0 || i >= k->n_inputs) return NULL;
+    return k->prep ? session_prepare_input(k, i, false) : k->inputs[i];
+}
+
+void k_input_consumed(onyx_kctx *k, int i)
+{
+    if (k->prep && i >= 0 && i < k->n_inputs) session_prepare_consumed(k, i);
+}
+
+/* Every packed block starts PACKED_HEADER bytes after a header saying where it
+ * came from, so k_free_packed knows what to do without being told. */
+#define PACKED_HEAP 0x6f6e79787061636bull  /* big_alloc: free it */
+
+void *k_alloc_packed(const onyx_kctx *k, size_t bytes)
+{
+    if (bytes > SIZE_MAX - PACKED_HEADER) return NULL;
+    if (k && k->prep) return session_packed_alloc(k, bytes);
+    unsigned char *p = big_alloc(bytes + PACKED_HEADER);
+    if (!p) return NULL;
+    uint64_t tag = PACKED_HEAP;
+    memcpy(p, &tag, sizeof tag);
+    return p + PACKED_HEADER;
+}
+
+void k_free_packed(void *p)
+{
+    if (!p) return;
+    unsigned char *h = (unsigned char *)p - PACKED_HEADER;
+    uint64_t tag;
+    memcpy(&tag, h, sizeof tag);
+    if (tag == PACKED_HEAP) free(h); /* else the session's region owns it */
 }
 
 bool k_output_wanted(const onyx_kctx *k, int i)

@@ -80,11 +80,13 @@ onyx_status onyx_model_load_buffer_dir(const void *buf, size_t len, const char *
     return ONYX_OK;
 }
 
-/* The file is mapped, not read: initializers whose raw_data is aligned for
- * their type are used where they lie (zero-copy), the rest are copied once.
- * The mapping is private and writable (copy-on-write), so a pass that rewrites
- * a weight in place changes only its own copy of the page. It lives as long as
- * the model. Files that cannot be mapped (pipes, empty files) are read. */
+/* The file is mapped, not read: initializers stay where they lie in it
+ * (runtime/weights.h: aligned ones are used in place, unaligned ones are
+ * copied when a reader needs an aligned array, and the pages of weights that
+ * kernels packed are given back). The mapping is private and read-only, so
+ * giving pages back never loses a byte: the kernel reloads them from the file.
+ * It lives as long as the model. Files that cannot be mapped (pipes, empty
+ * files) are read. */
 onyx_status onyx_model_load_file(const char *path, onyx_model **out, onyx_error *err)
 {
     if (err) err->code = ONYX_OK, err->message[0] = 0;
@@ -103,7 +105,7 @@ onyx_status onyx_model_load_file(const char *path, onyx_model **out, onyx_error 
     if (fstat(fd, &stbuf) == 0 && S_ISREG(stbuf.st_mode) && stbuf.st_size > 0 &&
         (uint64_t)stbuf.st_size <= (uint64_t)SIZE_MAX) {
         size_t len = (size_t)stbuf.st_size;
-        void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map != MAP_FAILED) {
             close(fd);
             onyx_model *m;
@@ -149,6 +151,7 @@ onyx_status onyx_model_load_file(const char *path, onyx_model **out, onyx_error 
 void onyx_model_free(onyx_model *m)
 {
     if (!m) return;
+    weights_store_free(&m->weights);
     pool_free(&m->pool);
     if (m->map) munmap(m->map, m->map_len);
     free(m);
@@ -309,6 +312,7 @@ void onyx_model_node(const onyx_model *m, int i, onyx_node_info *info)
 
 const onyx_tensor *onyx_model_initializer(const onyx_model *m, const char *name)
 {
+    /* (its data, when it has to be copied, is made by onyx_tensor_data) */
     for (int i = 0; i < m->graph->n_inits; i++)
         if (!strcmp(m->graph->init_names[i], name)) return &m->graph->inits[i];
     return NULL;

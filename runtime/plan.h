@@ -36,4 +36,16 @@ size_t plan_assign(plan_buf *bufs, int n);
 void *session_planned_output(onyx_kctx *k, int i, onyx_dtype dtype, int rank, const int64_t *dims,
                              size_t *nbytes, bool *zero);
 
+/* For k_input/k_input_unaligned/k_input_consumed while a session runs
+ * prepare() (runtime/session.c): input i with an aligned array (made if need
+ * be) or with its bytes where they lie; NULL when out of memory (the session
+ * then fails). */
+const onyx_tensor *session_prepare_input(const onyx_kctx *k, int i, bool aligned);
+void session_prepare_consumed(onyx_kctx *k, int i);
+/* For k_alloc_packed in a session's prepare(): bytes (64-byte aligned) from
+ * the session's region for packed weights, after a header of PACKED_HEADER
+ * bytes that is not PACKED_HEAP's tag. */
+#define PACKED_HEADER 64
+void *session_packed_alloc(const onyx_kctx *k, size_t bytes);
+
 #endif

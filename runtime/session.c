@@ -40,6 +40,11 @@ struct exec_graph {
     /* uses of this graph's slots by subgraphs: node (file order) -> slot */
     int n_implicit, cap_implicit;
     int (*implicit)[2];
+    /* per slot, for initializers (and inputs' defaults): the model's tensor as
+     * this session reads it, data = what the session holds (NULL for a weight
+     * every reader packed); held: the session acquired it (weights_acquire) */
+    onyx_tensor *init_val;
+    bool *held;
 };
 
 /* The memory plan of the main graph (subgraphs and values whose shape is not
@@ -72,6 +77,8 @@ struct onyx_session {
     /* the kernels' shared run-time scratch (k_scratch): kernels run one at a
      * time, so every node borrows the same few buffers */
     k_scratch_buf scratch[K_SCRATCH_SLOTS];
+    /* the packed weights (k_alloc_packed): chunks in huge pages, filled in turn */
+    struct packed_chunk *packed;
     exec_graph *root;
     onyx_tensor *outputs;
     int n_outputs;
@@ -410,43 +417,195 @@ static void fill_kctx(onyx_kctx *k, const exec_node *en, onyx_error *kerr, onyx_
     k->threads = tp;
 }
 
+/* What prepare() of one node sees of its initializer inputs (k->prep). */
+struct session_prep {
+    onyx_session *s;
+    const exec_graph *eg;
+    const exec_node *en;
+    onyx_tensor *view;      /* per input: the tensor handed out, data acquired */
+    unsigned char *got;     /* per input: 0 nothing acquired, 1 the bytes in place, 2 an aligned array */
+    bool *consumed;         /* per input: k_input_consumed */
+    bool oom;
+};
+
+/* ---------------------------------------------------------------- packed weights */
+
+/* A region for packed weights. Weights are packed once and live as long as
+ * the session, so they are laid end to end in big chunks (freed with the
+ * session) rather than allocated one by one: a 2 MB huge page then holds many
+ * small weights, and packing faults once per 2 MB instead of once per 4 KB. */
+typedef struct packed_chunk {
+    struct packed_chunk *next;
+    size_t used, cap;      /* bytes of data[] */
+    unsigned char *data;
+} packed_chunk;
+
+#define PACKED_CHUNK ((size_t)32 << 20)
+
+void *session_packed_alloc(const onyx_kctx *k, size_t bytes)
+{
+    onyx_session *s = k->prep->s;
+    size_t need = PACKED_HEADER + (bytes + 63) / 64 * 64;
+    if (need < bytes) return NULL;
+    packed_chunk *c = s->packed;
+    if (!c || c->cap - c->used < need) {
+        size_t cap = need > PACKED_CHUNK ? need : PACKED_CHUNK;
+        if (!(c = calloc(1, sizeof *c)) || !(c->data = big_alloc(cap))) {
+            free(c);
+            return NULL;
+        }
+        c->cap = cap;
+        c->next = s->packed;
+        s->packed = c;
+    }
+    unsigned char *p = c->data + c->used;
+    c->used += need;
+    memset(p, 0, PACKED_HEADER); /* not k_free_packed's heap tag */
+    return p + PACKED_HEADER;
+}
+
+static void packed_free(onyx_session *s)
+{
+    while (s->packed) {
+        packed_chunk *c = s->packed;
+        s->packed = c->next;
+        free(c->data);
+        free(c);
+    }
+}
+
+
+/* The model's tensor behind an initializer slot, or NULL. */
+static const onyx_tensor *init_tensor(const exec_graph *eg, int sl)
+{
+    if (sl < 0) return NULL;
+    if (eg->src[sl] == SLOT_INIT) return &eg->g->inits[eg->src_idx[sl]];
+    if (eg->src[sl] == SLOT_INPUT && eg->init_of[sl] >= 0) return &eg->g->inits[eg->init_of[sl]];
+    return NULL;
+}
+
+const onyx_tensor *session_prepare_input(const onyx_kctx *k, int i, bool aligned)
+{
+    struct session_prep *pc = k->prep;
+    const onyx_tensor *t = k->inputs[i];
+    if (!t || !t->wsrc || pc->got[i] == 2 || (pc->got[i] == 1 && !aligned)) return pc->got[i] ? &pc->view[i] : t;
+    if (aligned && t->data) return t; /* in place and aligned */
+    const void *p = weights_acquire(t->wsrc, aligned);
+    if (!p) {
+        pc->oom = true;
+        return NULL;
+    }
+    if (pc->got[i]) weights_release(t->wsrc); /* the bytes in place, now an aligned array */
+    pc->view[i] = *t;
+    pc->view[i].data = (void *)(uintptr_t)p;
+    pc->got[i] = aligned ? 2 : 1;
+    return &pc->view[i];
+}
+
+void session_prepare_consumed(onyx_kctx *k, int i) { k->prep->consumed[i] = true; }
+
 /* Lets each kernel do its once-per-session work (weight packing and the like),
- * seeing only the inputs that are initializers. */
+ * seeing only the inputs that are initializers, and decides which weights the
+ * session holds for run(): those some reader reads then. A weight every reader
+ * packed (k_input_consumed) is let go as soon as its last reader is prepared,
+ * so packing a model never holds its weights twice. */
 static onyx_status prepare_graph(onyx_session *s, exec_graph *eg, onyx_error *err)
 {
     char label[300];
-    for (int i = 0; i < eg->n_nodes; i++) {
+    int ns = eg->n_slots, max_in = 1;
+    for (int i = 0; i < eg->n_nodes; i++)
+        if (eg->nodes[i].node->n_inputs > max_in) max_in = eg->nodes[i].node->n_inputs;
+    eg->init_val = pool_array(&s->pool, (size_t)ns + 1, sizeof *eg->init_val);
+    eg->held = pool_array(&s->pool, (size_t)ns + 1, sizeof *eg->held);
+    int *pending = calloc((size_t)ns + 1, sizeof *pending);  /* readers not prepared yet */
+    bool *run_reads = calloc((size_t)ns + 1, sizeof *run_reads);
+    const onyx_tensor **ins = calloc((size_t)max_in, sizeof *ins);
+    onyx_tensor *view = calloc((size_t)max_in, sizeof *view);
+    unsigned char *got = calloc((size_t)max_in, 1);
+    bool *consumed = calloc((size_t)max_in, sizeof *consumed);
+    onyx_status st = ONYX_OK;
+    if (!eg->init_val || !eg->held || !pending || !run_reads || !ins || !view || !got || !consumed)
+        st = fail(err, ONYX_E_NOMEM, "out of memory");
+    for (int sl = 0; sl < ns && st == ONYX_OK; sl++) {
+        const onyx_tensor *t = init_tensor(eg, sl);
+        if (!t) continue;
+        eg->init_val[sl] = *t;
+        eg->init_val[sl].owns_data = false;
+        /* a default a user may replace, an output, a subgraph's use: read by run() */
+        run_reads[sl] = eg->src[sl] == SLOT_INPUT || eg->last_use[sl] == INT32_MAX;
+    }
+    for (int k = 0; k < eg->n_implicit; k++) run_reads[eg->implicit[k][1]] = true;
+    for (int i = 0; i < eg->n_nodes && st == ONYX_OK; i++)
+        for (int k = 0; k < eg->nodes[i].node->n_inputs; k++) {
+            int sl = eg->nodes[i].in[k];
+            if (sl < 0 || !init_tensor(eg, sl)) continue;
+            pending[sl]++;
+            if (!eg->nodes[i].op->prepare) run_reads[sl] = true;
+        }
+    for (int i = 0; i < eg->n_nodes && st == ONYX_OK; i++) {
         exec_node *en = &eg->nodes[i];
         if (!en->op->prepare) continue;
         const onyx_node *n = en->node;
-        const onyx_tensor **ins = calloc((size_t)n->n_inputs + 1, sizeof *ins);
-        if (!ins) return fail(err, ONYX_E_NOMEM, "out of memory");
         for (int k = 0; k < n->n_inputs; k++) {
             int sl = en->in[k];
-            if (sl >= 0 && eg->src[sl] == SLOT_INIT) ins[k] = &eg->g->inits[eg->src_idx[sl]];
+            ins[k] = init_tensor(eg, sl) ? &eg->init_val[sl] : NULL;
+            got[k] = 0;
+            consumed[k] = false;
         }
+        struct session_prep pc = {s, eg, en, view, got, consumed, false};
         onyx_error kerr = {0};
         onyx_kctx k = {0};
         fill_kctx(&k, en, &kerr, s->threads);
         k.n_inputs = n->n_inputs;
         k.inputs = ins;
+        k.prep = &pc;
         onyx_status ks = en->op->prepare(&k, &en->state);
-        free(ins);
-        if (ks != ONYX_OK)
-            return fail(err, ks, "%s, opset %d: %s", node_label(n, label, sizeof label), en->opset,
-                        kerr.message[0] ? kerr.message : onyx_status_name(ks));
+        if (ks == ONYX_OK && pc.oom) ks = k_fail(&k, ONYX_E_NOMEM, "out of memory reading the weights");
+        for (int j = 0; j < n->n_inputs; j++) {
+            int sl = en->in[j];
+            if (!ins[j]) continue;
+            weight_src *w = ins[j]->wsrc;
+            if (!consumed[j]) run_reads[sl] = true;
+            if (got[j] == 2 && !consumed[j] && !eg->held[sl]) {
+                eg->held[sl] = true; /* the aligned array made here is what run() reads */
+                eg->init_val[sl].data = view[j].data;
+            } else if (got[j]) {
+                weights_release(w);
+            }
+            if (--pending[sl] == 0 && !run_reads[sl] && w) weights_drop(w);
+        }
+        if (ks != ONYX_OK) {
+            st = fail(err, ks, "%s, opset %d: %s", node_label(n, label, sizeof label), en->opset,
+                      kerr.message[0] ? kerr.message : onyx_status_name(ks));
+        }
     }
-    for (int c = 0; c < eg->n_children; c++) {
-        onyx_status st = prepare_graph(s, eg->children[c], err);
-        if (st != ONYX_OK) return st;
+    /* what run() reads, held for the session's life; what nobody reads, gone */
+    for (int sl = 0; sl < ns && st == ONYX_OK; sl++) {
+        onyx_tensor *t = &eg->init_val[sl];
+        if (!t->wsrc || eg->held[sl]) continue;
+        if (!run_reads[sl]) {
+            t->data = NULL;
+            continue;
+        }
+        const void *p = weights_acquire(t->wsrc, true);
+        if (!p) {
+            st = fail(err, ONYX_E_NOMEM, "out of memory for initializer '%s'", eg->names[sl]);
+            break;
+        }
+        t->data = (void *)(uintptr_t)p;
+        eg->held[sl] = true;
     }
-    return ONYX_OK;
+    free(pending), free(run_reads), free(ins), free(view), free(got), free(consumed);
+    for (int c = 0; c < eg->n_children && st == ONYX_OK; c++) st = prepare_graph(s, eg->children[c], err);
+    return st;
 }
 
 static void release_graph(exec_graph *eg)
 {
     for (int i = 0; i < eg->n_nodes; i++)
         if (eg->nodes[i].state && eg->nodes[i].op->release) eg->nodes[i].op->release(eg->nodes[i].state);
+    for (int sl = 0; eg->held && sl < eg->n_slots; sl++)
+        if (eg->held[sl]) weights_release(eg->init_val[sl].wsrc);
     for (int c = 0; c < eg->n_children; c++) release_graph(eg->children[c]);
 }
 
@@ -537,7 +696,7 @@ static void input_shape(const exec_graph *eg, int i, const onyx_tensor *const *b
     if (bound && bound[i]) {
         shape_of(v, bound[i]);
     } else if (eg->init_of[sl] >= 0) {
-        shape_of(v, &g->inits[eg->init_of[sl]]);
+        shape_of(v, &eg->init_val[sl]);
     } else {
         const onyx_value_decl *d = &g->inputs[i];
         if (d->kind != ONYX_KIND_TENSOR || d->optional || d->rank < 0 || onyx_dtype_size(d->dtype) == 0) return;
@@ -587,9 +746,10 @@ static void make_plan(onyx_session *s, const onyx_tensor *const *bound)
         made_at[sl] = -1;
         bufs[sl].alias = -1;
         if (eg->src[sl] == SLOT_INIT) {
-            const onyx_tensor *t = &g->inits[eg->src_idx[sl]];
+            /* a weight nobody reads at run time has no data: its shape still counts */
+            const onyx_tensor *t = &eg->init_val[sl];
             shape_of(&p->vals[sl], t);
-            if (p->vals[sl].known) p->vals[sl].val = t;
+            if (p->vals[sl].known && t->data) p->vals[sl].val = t;
         }
     }
     for (int i = 0; i < g->n_inputs; i++) {
@@ -672,7 +832,7 @@ static void ensure_arena(onyx_session *s)
 {
     mem_plan *p = &s->plan;
     if (!p->made || p->arena || !p->arena_size) return;
-    if (!(p->arena = aligned_alloc(PLAN_ALIGN, p->arena_size))) {
+    if (!(p->arena = big_alloc(p->arena_size))) {
         plan_free(p, s->root->n_slots);
         return;
     }
@@ -735,6 +895,7 @@ onyx_status onyx_session_create(const onyx_model *m, const onyx_session_options 
     if (st == ONYX_OK && !(s->threads = threads_create(threads)))
         st = fail(err, ONYX_E_NOMEM, "cannot start %d threads", threads);
     if (st == ONYX_OK) st = prepare_graph(s, s->root, err);
+    weights_trim((weight_store *)&m->weights); /* the copy buffer packing reused */
     s->no_plan = opt && opt->no_memory_plan;
     if (st == ONYX_OK && !s->no_plan) make_plan(s, NULL);
     if (st != ONYX_OK) {
@@ -752,6 +913,7 @@ void onyx_session_free(onyx_session *s)
     free(s->outputs);
     if (s->root) plan_free(&s->plan, s->root->n_slots);
     if (s->root) release_graph(s->root);
+    packed_free(s);
     threads_free(s->threads);
     for (int i = 0; i < K_SCRATCH_SLOTS; i++) k_scratch_free(&s->scratch[i]);
     pool_free(&s->pool);
@@ -797,11 +959,11 @@ static onyx_status run_graph(onyx_session *s, exec_graph *eg, frame *parent,
     onyx_status st = ONYX_OK;
     for (int sl = 0; sl < eg->n_slots && st == ONYX_OK; sl++) {
         switch (eg->src[sl]) {
-        case SLOT_INIT: tensor_view(&f.vals[sl], &g->inits[eg->src_idx[sl]]); break;
+        case SLOT_INIT: tensor_view(&f.vals[sl], &eg->init_val[sl]); break;
         case SLOT_INPUT: {
             const onyx_tensor *in = inputs ? inputs[eg->src_idx[sl]] : NULL;
             if (in) tensor_view(&f.vals[sl], in);
-            else if (eg->init_of[sl] >= 0) tensor_view(&f.vals[sl], &g->inits[eg->init_of[sl]]);
+            else if (eg->init_of[sl] >= 0) tensor_view(&f.vals[sl], &eg->init_val[sl]);
             else st = fail(err, ONYX_E_INVALID, "input '%s' was not given", eg->names[sl]);
             break;
         }

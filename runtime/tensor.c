@@ -1,5 +1,6 @@
 /* tensor.c - allocation, copying and element-type facts for onyx_tensor. */
 #include "tensor.h"
+#include "weights.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -247,7 +248,14 @@ onyx_dtype onyx_tensor_dtype(const onyx_tensor *t) { return t->dtype; }
 int onyx_tensor_rank(const onyx_tensor *t) { return t->rank; }
 const int64_t *onyx_tensor_dims(const onyx_tensor *t) { return t->dims; }
 int64_t onyx_tensor_numel(const onyx_tensor *t) { return tensor_numel_of(t->rank, t->dims); }
-void *onyx_tensor_data(onyx_tensor *t) { return t->data; }
+/* An initializer without an aligned array gets one here, kept until its model
+ * is freed (the caller may keep the pointer). */
+void *onyx_tensor_data(onyx_tensor *t)
+{
+    if (t->data || !t->wsrc) return t->data;
+    const onyx_tensor *v = weights_keep(t);
+    return v ? v->data : NULL;
+}
 int onyx_sequence_length(const onyx_tensor *t) { return t->seq_len; }
 onyx_tensor *onyx_sequence_at(const onyx_tensor *t, int i)
 {

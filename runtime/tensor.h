@@ -21,6 +21,9 @@ struct onyx_tensor {
     /* sequences: items owned by the sequence */
     int seq_len, seq_cap;
     struct onyx_tensor **seq;
+    /* initializers only: where the bytes are when they are not (or not only)
+     * an aligned array at data, which is then NULL (runtime/weights.h) */
+    struct weight_src *wsrc;
 };
 
 /* Limits on what a file or an input may ask for. */

@@ -5,8 +5,11 @@
  * axis 0), ConvTranspose (W's axis 1, per group) or Gemm/MatMul with a 2-D
  * output (channel = column), it folds into new weights W*s and a new bias
  * (B - mean)*s + bias, leaving a standard op, so it is allowed with
- * --standard-ops. The original weights are left alone (another node may share
- * them); unused ones go when the graph is compacted. */
+ * --standard-ops. The new weights are a recipe (runtime/weights.h): they are
+ * made when something reads them (a kernel packing them, the writer), so the
+ * pass neither copies nor touches the weights. The original weights are left
+ * alone (another node may share them); unused ones go when the graph is
+ * compacted. */
 #include "passes.h"
 
 #include <math.h>
@@ -24,16 +27,29 @@ static bool fold(pass_ctx *c, int p, int b)
 {
     onyx_node *bn = &c->g->nodes[b];
     const onyx_node *lin = &c->g->nodes[p];
-    const onyx_tensor *w = ge_const(c->g, lin->inputs[1]);
+    /* the weights are not read here: the new ones are W scaled per channel,
+     * made when something reads them (runtime/weights.h) */
+    const onyx_tensor *w = ge_const_info(c->g, lin->inputs[1]);
     if (!w || w->dtype != ONYX_FLOAT || w->rank < 2 || bn->n_inputs != 5) return false;
     bool conv = !strcmp(lin->op_type, "Conv"), convt = !strcmp(lin->op_type, "ConvTranspose");
     bool trans_b = !strcmp(lin->op_type, "Gemm") && ge_attr_int(lin, "transB", 0);
     int64_t group = conv || convt ? ge_attr_int(lin, "group", 1) : 1;
-    int64_t ch;
-    if (conv) ch = w->dims[0];
-    else if (convt) ch = w->dims[1] * group;
-    else ch = w->rank == 2 ? (trans_b ? w->dims[0] : w->dims[1]) : -1;
-    if (ch <= 0 || group <= 0) return false;
+    int64_t total = tensor_numel_of(w->rank, w->dims);
+    if (group <= 0 || total <= 0) return false;
+    /* channel of element i: (i / inner) % nch + nch * (i / block) */
+    int64_t ch, inner, nch, block = total;
+    if (conv) {
+        ch = nch = w->dims[0], inner = total / ch;
+    } else if (convt) {
+        if (w->dims[0] % group) return false;
+        ch = w->dims[1] * group, nch = w->dims[1], inner = total / (w->dims[0] * w->dims[1]);
+        block = w->dims[0] / group * nch * inner;
+    } else if (w->rank == 2) {
+        ch = nch = trans_b ? w->dims[0] : w->dims[1], inner = trans_b ? w->dims[1] : 1;
+    } else {
+        return false;
+    }
+    if (ch <= 0) return false;
     const float *scale = float_const(c, bn->inputs[1], ch), *bias = float_const(c, bn->inputs[2], ch);
     const float *mean = float_const(c, bn->inputs[3], ch), *var = float_const(c, bn->inputs[4], ch);
     if (!scale || !bias || !mean || !var) return false;
@@ -52,33 +68,18 @@ static bool fold(pass_ctx *c, int p, int b)
     }
     if (!conv && !convt) beta = ge_attr_float(lin, "beta", 1);
     float eps = ge_attr_float(bn, "epsilon", 1e-5f);
-    onyx_tensor *nw = ge_new_tensor(c->m, ONYX_FLOAT, w->rank, w->dims);
-    int64_t nbias_dim = ch;
-    onyx_tensor *nb = ge_new_tensor(c->m, ONYX_FLOAT, 1, &nbias_dim);
-    if (!nw || !nb) return false;
-    float *wd = nw->data, *bd = nb->data;
-    const float *ws = w->data;
-    int64_t total = tensor_numel_of(w->rank, w->dims);
-    /* the new bias holds s until the weights are scaled */
-    for (int64_t oc = 0; oc < ch; oc++) bd[oc] = scale[oc] / sqrtf(var[oc] + eps);
-    for (int64_t i = 0; i < total; i++) {
-        int64_t oc;
-        if (conv) {
-            oc = i / (total / w->dims[0]);
-        } else if (convt) {
-            int64_t per_in = total / w->dims[0], inner = per_in / w->dims[1];
-            int64_t ic = i / per_in, j = (i % per_in) / inner;
-            oc = (ic / (w->dims[0] / group)) * w->dims[1] + j;
-        } else {
-            oc = trans_b ? i / w->dims[1] : i % w->dims[1];
-        }
-        wd[i] = ws[i] * bd[oc];
-    }
+    onyx_tensor *nb = ge_new_tensor(c->m, ONYX_FLOAT, 1, &ch);
+    float *s = pool_array(&c->m->pool, (size_t)ch, sizeof *s);
+    if (!nb || !s) return false;
+    float *bd = nb->data;
     for (int64_t oc = 0; oc < ch; oc++) {
+        s[oc] = scale[oc] / sqrtf(var[oc] + eps);
         float b_in = b0 ? beta * b0[b0_scalar ? 0 : oc] : 0;
-        bd[oc] = (b_in - mean[oc]) * bd[oc] + bias[oc];
+        bd[oc] = (b_in - mean[oc]) * s[oc] + bias[oc];
     }
-    const char *wn = ge_add_init(c->m, c->g, lin->inputs[1], nw);
+    onyx_tensor nw;
+    if (!weights_scaled(&c->m->weights, &c->m->pool, &nw, w, s, inner, nch, block)) return false;
+    const char *wn = ge_add_init(c->m, c->g, lin->inputs[1], &nw);
     const char *bnm = ge_add_init(c->m, c->g, lin->n_inputs > 2 && lin->inputs[2][0] ? lin->inputs[2] : lin->outputs[0], nb);
     if (!wn || !bnm) return false;
     onyx_node *l = &c->g->nodes[p];

@@ -117,7 +117,7 @@ static onyx_status fold_reshape_shape(pass_ctx *c, int i, bool *done)
 {
     onyx_node *n = &c->g->nodes[i];
     *done = false;
-    if (strcmp(n->op_type, "Reshape") || n->domain[0] || n->n_inputs != 2 || ge_const(c->g, n->inputs[1]) ||
+    if (strcmp(n->op_type, "Reshape") || n->domain[0] || n->n_inputs != 2 || ge_const_info(c->g, n->inputs[1]) ||
         ge_attr_int(n, "allowzero", 0))
         return ONYX_OK;
     const pass_shape *x = pass_shape_of(c, n->inputs[0]), *s = pass_shape_of(c, n->inputs[1]);
@@ -163,7 +163,7 @@ static onyx_status fold_sweep(pass_ctx *c, bool *changed, onyx_error *err)
         size_t in_bytes = 0;
         for (int k = 0; k < n->n_inputs && all_const; k++) {
             if (!n->inputs[k][0]) continue;
-            const onyx_tensor *t = ge_const(g, n->inputs[k]);
+            const onyx_tensor *t = ge_const_info(g, n->inputs[k]);
             all_const = t != NULL;
             if (t) in_bytes += t->nbytes;
         }

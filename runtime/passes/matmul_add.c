@@ -21,7 +21,7 @@ onyx_status pass_matmul_add(pass_ctx *c, onyx_error *err)
         onyx_node *add = &g->nodes[a];
         if (add->domain[0] || strcmp(add->op_type, "Add") || add->n_inputs != 2) continue;
         const char *bias = !strcmp(add->inputs[0], mm->outputs[0]) ? add->inputs[1] : add->inputs[0];
-        const onyx_tensor *bt = ge_const(g, bias), *w = ge_const(g, mm->inputs[1]);
+        const onyx_tensor *bt = ge_const(g, bias), *w = ge_const_info(g, mm->inputs[1]);
         const pass_shape *as = pass_shape_of(c, mm->inputs[0]), *ys = pass_shape_of(c, mm->outputs[0]);
         if (!bt || bt->dtype != ONYX_FLOAT || bt->rank < 1 || !ys || ys->rank < 2) continue;
         int64_t n = ys->dims[ys->rank - 1];

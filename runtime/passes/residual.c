@@ -87,7 +87,7 @@ onyx_status pass_residual(pass_ctx *c, onyx_error *err)
         for (int side = 0; side < 2; side++) {
             const char *y = add->inputs[side], *z = add->inputs[1 - side];
             int p = ge_producer(g, y);
-            if (p < 0 || !pass_only_feeds(c, y, i) || ge_const(g, z)) continue;
+            if (p < 0 || !pass_only_feeds(c, y, i) || ge_const_info(g, z)) continue;
             onyx_node *conv = &g->nodes[p];
             bool std_conv = !conv->domain[0] && !strcmp(conv->op_type, "Conv");
             bool std_mm = !conv->domain[0] && !strcmp(conv->op_type, "MatMul");

@@ -590,7 +590,7 @@ onyx_status pass_infer_shapes(pass_ctx *c, onyx_error *err)
     int64_t next_sym = -2;
     for (int i = 0; i < g->n_inputs; i++) {
         const onyx_value_decl *v = &g->inputs[i];
-        if (ge_const(g, v->name) || v->kind != ONYX_KIND_TENSOR || v->rank < 0) continue;
+        if (ge_const_info(g, v->name) || v->kind != ONYX_KIND_TENSOR || v->rank < 0) continue;
         int64_t d[ONYX_MAX_RANK];
         for (int k = 0; k < v->rank; k++) {
             d[k] = v->dims[k];
@@ -614,6 +614,8 @@ onyx_status pass_infer_shapes(pass_ctx *c, onyx_error *err)
     for (int i = 0; i < g->n_inits; i++)
         if (!ge_is_graph_input(g, g->init_names[i])) {
             put(c, g->init_names[i], g->inits[i].dtype, g->inits[i].rank, g->inits[i].dims);
+            /* (const_value reads only small vectors, which are never weights
+             * without data: see runtime/weights.h) */
             const_value(c, g->init_names[i], &g->inits[i]);
         }
     for (int i = 0; i < g->n_nodes; i++) {
