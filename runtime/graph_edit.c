@@ -126,6 +126,97 @@ bool ge_const_scalar(const onyx_graph *g, const char *name, double *out)
     return true;
 }
 
+/* ---------------------------------------------------------------- name counts */
+
+static uint32_t hash_name(const char *s)
+{
+    uint32_t h = 2166136261u;
+    while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+int *ge_name_count(const ge_name_counts *nc, const char *name)
+{
+    uint32_t mask = (uint32_t)nc->size - 1;
+    for (uint32_t i = hash_name(name) & mask; nc->name[i]; i = (i + 1) & mask)
+        if (!strcmp(nc->name[i], name)) return &nc->count[i];
+    return NULL;
+}
+
+static void add_name(ge_name_counts *nc, const char *name)
+{
+    if (!name[0]) return;
+    uint32_t mask = (uint32_t)nc->size - 1, i = hash_name(name) & mask;
+    while (nc->name[i] && strcmp(nc->name[i], name)) i = (i + 1) & mask;
+    nc->name[i] = name;
+    nc->count[i]++;
+}
+
+static size_t names_in(const onyx_graph *g)
+{
+    size_t n = (size_t)g->n_outputs;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const onyx_node *nd = &g->nodes[i];
+        n += (size_t)nd->n_inputs + (size_t)nd->n_outputs;
+        for (int a = 0; a < nd->n_attrs; a++) {
+            const onyx_attr *at = &nd->attrs[a];
+            if (at->type == ATTR_GRAPH) n += names_in(at->g);
+            for (int k = 0; at->type == ATTR_GRAPHS && k < at->n; k++) n += names_in(at->graphs[k]);
+        }
+    }
+    return n;
+}
+
+static bool counts_init(const onyx_graph *g, ge_name_counts *nc)
+{
+    size_t want = names_in(g) * 2 + 16, size = 16;
+    while (size < want) size *= 2;
+    nc->size = (int)size;
+    nc->name = calloc(size, sizeof *nc->name);
+    nc->count = calloc(size, sizeof *nc->count);
+    if (nc->name && nc->count) return true;
+    ge_name_counts_free(nc);
+    return false;
+}
+
+static void add_reads(const onyx_graph *g, ge_name_counts *nc)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        const onyx_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_inputs; k++) add_name(nc, n->inputs[k]);
+        for (int a = 0; a < n->n_attrs; a++) {
+            const onyx_attr *at = &n->attrs[a];
+            if (at->type == ATTR_GRAPH) add_reads(at->g, nc);
+            for (int k = 0; at->type == ATTR_GRAPHS && k < at->n; k++) add_reads(at->graphs[k], nc);
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++) add_name(nc, g->outputs[i].name);
+}
+
+bool ge_count_reads(const onyx_graph *g, ge_name_counts *nc)
+{
+    if (!counts_init(g, nc)) return false;
+    add_reads(g, nc);
+    return true;
+}
+
+bool ge_count_outputs(const onyx_graph *g, ge_name_counts *nc)
+{
+    if (!counts_init(g, nc)) return false;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_outputs; k++) add_name(nc, g->nodes[i].outputs[k]);
+    return true;
+}
+
+void ge_name_counts_free(ge_name_counts *nc)
+{
+    free(nc->name);
+    free(nc->count);
+    nc->name = NULL;
+    nc->count = NULL;
+    nc->size = 0;
+}
+
 static void replace_in_graph(onyx_graph *g, const char *old, const char *new_name)
 {
     for (int i = 0; i < g->n_nodes; i++) {
@@ -388,10 +479,16 @@ bool ge_compact(onyx_model *m, onyx_graph *g)
     for (int i = 0; i < g->n_nodes; i++)
         if (!ge_dead(&g->nodes[i])) g->nodes[w++] = g->nodes[i];
     g->n_nodes = w;
+    ge_name_counts reads, outs;
+    if (!ge_count_reads(g, &reads)) return false;
+    if (!ge_count_outputs(g, &outs)) {
+        ge_name_counts_free(&reads);
+        return false;
+    }
     w = 0;
     for (int i = 0; i < g->n_inits; i++) {
         /* initializers that are also graph inputs are part of the interface */
-        if (ge_use_count(g, g->init_names[i]) == 0 && !ge_is_graph_input(g, g->init_names[i])) {
+        if (!ge_name_count(&reads, g->init_names[i]) && !ge_is_graph_input(g, g->init_names[i])) {
             if (g->inits[i].wsrc) weights_drop(g->inits[i].wsrc); /* its copy and pages go now */
             continue;
         }
@@ -402,10 +499,12 @@ bool ge_compact(onyx_model *m, onyx_graph *g)
     w = 0;
     for (int i = 0; i < g->n_value_info; i++) {
         const char *nm = g->value_info[i].name;
-        if (ge_producer(g, nm) < 0 && !ge_is_graph_input(g, nm)) continue;
+        if (!ge_name_count(&outs, nm) && !ge_is_graph_input(g, nm)) continue;
         g->value_info[w++] = g->value_info[i];
     }
     g->n_value_info = w;
+    ge_name_counts_free(&reads);
+    ge_name_counts_free(&outs);
     return true;
 }
 
@@ -419,13 +518,6 @@ typedef struct name_index {
     int *slot;   /* node index + 1, 0 empty */
     const char **name;
 } name_index;
-
-static uint32_t hash_name(const char *s)
-{
-    uint32_t h = 2166136261u;
-    while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
-    return h;
-}
 
 static int index_find(const name_index *ix, const char *name)
 {

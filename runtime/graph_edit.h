@@ -42,6 +42,22 @@ const onyx_tensor *ge_const_info(const onyx_graph *g, const char *name);
 /* Scalar value of a one-element float/int constant. */
 bool ge_const_scalar(const onyx_graph *g, const char *name, double *out);
 
+/* Counts of names, for passes that ask about every value at once (the
+ * queries above scan the graph per call). */
+typedef struct ge_name_counts {
+    int size;               /* power of two */
+    const char **name;
+    int *count;
+} ge_name_counts;
+/* How often each name is read: node inputs, reads inside a node's subgraphs
+ * and graph outputs (each counts; a value nobody reads is absent). */
+bool ge_count_reads(const onyx_graph *g, ge_name_counts *nc);
+/* Each name a node of g produces (count 1). */
+bool ge_count_outputs(const onyx_graph *g, ge_name_counts *nc);
+/* The count of name, or NULL when it is absent. */
+int *ge_name_count(const ge_name_counts *nc, const char *name);
+void ge_name_counts_free(ge_name_counts *nc);
+
 /* Every use of old (node inputs, subgraph uses, graph outputs) now reads new_name. */
 void ge_replace_uses(onyx_graph *g, const char *old, const char *new_name);
 

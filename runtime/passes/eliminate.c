@@ -76,18 +76,30 @@ onyx_status pass_eliminate(pass_ctx *c, onyx_error *err)
 void pass_remove_unused(pass_ctx *c)
 {
     onyx_graph *g = c->g;
-    /* last first, so a chain goes in one sweep */
+    /* last first, taking a removed node's reads off the counts, so a chain
+     * goes in one sweep (reads inside its subgraphs stay counted until the
+     * next sweep recounts) */
     for (bool again = true; again;) {
         again = false;
+        ge_name_counts reads;
+        bool counted = ge_count_reads(g, &reads);
         for (int i = g->n_nodes - 1; i >= 0; i--) {
             onyx_node *n = &g->nodes[i];
             if (ge_dead(n)) continue;
             bool used = false;
-            for (int k = 0; k < n->n_outputs && !used; k++) used = ge_use_count(g, n->outputs[k]) > 0;
+            for (int k = 0; k < n->n_outputs && !used; k++) {
+                const int *cnt = counted ? ge_name_count(&reads, n->outputs[k]) : NULL;
+                used = counted ? cnt && *cnt > 0 : ge_use_count(g, n->outputs[k]) > 0;
+            }
             if (used) continue;
+            for (int k = 0; counted && k < n->n_inputs; k++) {
+                int *cnt = n->inputs[k][0] ? ge_name_count(&reads, n->inputs[k]) : NULL;
+                if (cnt) (*cnt)--;
+            }
             ge_kill(n);
             pass_note(c, "unused node");
             again = true;
         }
+        if (counted) ge_name_counts_free(&reads);
     }
 }
