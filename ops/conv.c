@@ -949,11 +949,12 @@ onyx_status conv_run(onyx_kctx *k, int z_input, gemm_act act, float p0, float p1
                                  b ? b->data : NULL, zt ? zt->data : NULL, y->data, act, p0, p1);
         if (done == 0) return nomem(k);
         if (done == 1) return ONYX_OK;
-        if (!w->data) /* packed and given back (k_input_consumed) */
-            return k_fail(k, ONYX_E_LIMIT, "the image is too large for the packed convolution");
         /* a geometry for the reference (nothing written yet): it expects zeros */
         memset(y->data, 0, y->nbytes);
     }
+    if (!w->data) /* packed, and given back after packing (k_input_consumed) */
+        return k_fail(k, ONYX_E_LIMIT, "this input needs the convolution's reference path, and the weights "
+                                       "were released after packing (an image beyond the packed path's limits)");
     float *xo, *wo, *bo = NULL, *zo = NULL;
     const float *xf = as_f32(x, &xo), *wf = as_f32(w, &wo), *bf = b ? as_f32(b, &bo) : NULL;
     const float *zf = zt ? as_f32(zt, &zo) : NULL;

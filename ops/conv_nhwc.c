@@ -57,7 +57,7 @@ static void nhwc_conv_release(void *state)
 {
     nhwc_conv *s = state;
     if (!s) return;
-    free(s->wpack);
+    k_free_packed(s->wpack);
     free(s->zero);
     k_scratch_free(&s->own_scratch);
     free(s);
@@ -151,7 +151,7 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
         s->group_floats = (size_t)((s->n_full * uk->nr + s->last_w) * taps * cg);
         total = s->group_floats * (size_t)grp;
     }
-    s->wpack = aligned_alloc(64, (total * sizeof(float) + 63) / 64 * 64);
+    s->wpack = k_alloc_packed(k, total * sizeof(float));
     size_t zero_floats = (size_t)(s->depthwise ? s->cstride : cg) + 16;
     s->zero = calloc(zero_floats, sizeof(float));
     if (!s->wpack || !s->zero) {
@@ -166,6 +166,9 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
         for (int64_t g = 0; g < grp; g++) pack_dense(s, wf, g, taps, s->wpack + (size_t)g * s->group_floats);
     }
     free(wt);
+    /* run() reads only the packed weights (kernels of more than MAX_TAPS taps
+     * take the reference path), so the session may give W's bytes back */
+    if (s->kh * s->kw <= MAX_TAPS) k_input_consumed(k, 1);
     *state = s;
     return ONYX_OK;
 }

@@ -124,7 +124,7 @@ static bool convertible_conv(pass_ctx *c, const onyx_node *n)
     bool conv = !n->domain[0] && !strcmp(n->op_type, "Conv");
     bool fused = !strcmp(n->domain, "ai.onyx") && !strcmp(n->op_type, "FusedConv");
     if ((!conv && !fused) || n->n_inputs < 2 || n->n_outputs != 1) return false;
-    const onyx_tensor *w = ge_const(c->g, n->inputs[1]);
+    const onyx_tensor *w = ge_const_info(c->g, n->inputs[1]); /* the shape only: no copy of the weights */
     if (!w || w->dtype != ONYX_FLOAT || w->rank != 4 || w->dims[2] * w->dims[3] > MAX_TAPS) return false;
     if (!float_image(c, n->inputs[0])) return false;
     if (n->n_inputs > 3 && n->inputs[3][0] && !float_image(c, n->inputs[3])) return false;
