@@ -20,7 +20,7 @@ CLI_SRC := $(wildcard tools/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
-.PHONY: all deps test unit conformance robustness portability zoo parity demo cross asan fuzz clean
+.PHONY: all deps test unit conformance robustness portability zoo parity optimized demo cross asan fuzz clean
 all: $(BUILD)/onyx
 
 $(BUILD)/%.o: %.c
@@ -91,6 +91,11 @@ parity: all zoo $(BUILD)/tests/rewrite_model
 	@$(MAKE) --no-print-directory BUILD=build-hooks EXTRA_CPPFLAGS=-DONYX_TEST_HOOKS build-hooks/onyx
 	@sh tests/bisect_test.sh build-hooks/onyx
 
+# `onyx optimize` on every zoo model: the standard-op file through ONNX Runtime
+# and the fused-op file through onyx reproduce the zoo's references.
+optimized: all zoo
+	@sh tests/optimized_test.sh $(BUILD)/onyx
+
 # The README's first command: set up, build, build the zoo, run every model.
 demo: all zoo
 	@sh tools/demo.sh $(BUILD)/onyx
@@ -98,8 +103,11 @@ demo: all zoo
 # The whole conformance suite under address and undefined-behaviour sanitizers;
 # any report is a crash (exit 99) and fails the run.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# Also the weights test (weights unaligned in a mapped file, released after
+# packing, shared between sessions and threads), which only sanitizers see through.
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" build-asan/onyx
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" build-asan/onyx build-asan/tests/test_weights
+	ASAN_OPTIONS=exitcode=99:detect_leaks=1 UBSAN_OPTIONS=exitcode=99:print_stacktrace=1 build-asan/tests/test_weights
 	ASAN_OPTIONS=exitcode=99:detect_leaks=1 UBSAN_OPTIONS=exitcode=99:print_stacktrace=1 \
 	    $(PYTHON) tests/conformance.py --onyx build-asan/onyx --expected tests/conformance_pass.txt --timeout 600
 

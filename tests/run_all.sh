@@ -7,7 +7,7 @@ log=$(mktemp)
 status=0
 rc=$(mktemp)
 trap 'rm -f "$log" "$rc"' EXIT
-for stage in unit conformance robustness portability parity cross asan fuzz; do
+for stage in unit conformance robustness portability parity optimized cross asan fuzz; do
     echo "==== $stage"
     # a pipeline's status is tee's: the stage's own goes through a file
     { $MAKE --no-print-directory "$stage" 2>&1; echo $? > "$rc"; } | tee -a "$log"
