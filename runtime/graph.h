@@ -34,6 +34,8 @@ typedef struct onyx_graph {
     const char *name;
     int n_nodes;
     onyx_node *nodes;
+    onyx_node *nodes_grown; /* ge_add_node's array, grown by doubling while nodes is still it */
+    int nodes_cap;
     int n_inits;
     onyx_tensor *inits;     /* data in the model's pool or the file buffer, or a
                                weight_src (runtime/weights.h) */

@@ -259,11 +259,39 @@ static bool name_taken(const onyx_graph *g, const char *name)
     return false;
 }
 
+/* Every name name_taken looks at, into nc. */
+static void add_names(const onyx_graph *g, ge_name_counts *nc)
+{
+    for (int i = 0; i < g->n_inits; i++) add_name(nc, g->init_names[i]);
+    for (int i = 0; i < g->n_inputs; i++) add_name(nc, g->inputs[i].name);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const onyx_node *n = &g->nodes[i];
+        add_name(nc, n->name);
+        for (int k = 0; k < n->n_outputs; k++) add_name(nc, n->outputs[k]);
+        for (int a = 0; a < n->n_attrs; a++) {
+            const onyx_attr *at = &n->attrs[a];
+            if (at->type == ATTR_GRAPH) add_names(at->g, nc);
+            for (int s = 0; at->type == ATTR_GRAPHS && s < at->n; s++) add_names(at->graphs[s], nc);
+        }
+    }
+}
+
 const char *ge_unique_name(onyx_model *m, const char *base)
 {
     char buf[512];
     snprintf(buf, sizeof buf, "%s", base);
-    for (int i = 1; name_taken(m->graph, buf); i++) snprintf(buf, sizeof buf, "%.480s_%d", base, i);
+    if (name_taken(m->graph, buf)) {
+        /* base_1, base_2, ...: a pass naming many values after one base would
+         * otherwise scan the graph once per number tried */
+        ge_name_counts nc;
+        bool indexed = counts_init(m->graph, &nc);
+        if (indexed) add_names(m->graph, &nc);
+        for (int i = 1;; i++) {
+            snprintf(buf, sizeof buf, "%.480s_%d", base, i);
+            if (indexed ? !ge_name_count(&nc, buf) : !name_taken(m->graph, buf)) break;
+        }
+        if (indexed) ge_name_counts_free(&nc);
+    }
     return pool_strndup(&m->pool, buf, strlen(buf));
 }
 
@@ -271,14 +299,23 @@ onyx_node *ge_add_node(onyx_model *m, onyx_graph *g, const char *op_type, const 
                        const char *name, int n_in, const char *const *ins, int n_out,
                        const char *const *outs)
 {
-    onyx_node *nodes = pool_array(&m->pool, (size_t)g->n_nodes + 1, sizeof *nodes);
+    /* grown by doubling (a pass adding hundreds of nodes must not copy the
+     * list each time), unless another editor replaced the array */
+    onyx_node *nodes = g->nodes;
+    if (g->nodes != g->nodes_grown || g->n_nodes >= g->nodes_cap) {
+        int cap = g->n_nodes < 8 ? 16 : 2 * g->n_nodes;
+        if (!(nodes = pool_array(&m->pool, (size_t)cap, sizeof *nodes))) return NULL;
+        if (g->n_nodes) memcpy(nodes, g->nodes, (size_t)g->n_nodes * sizeof *nodes);
+        g->nodes = g->nodes_grown = nodes;
+        g->nodes_cap = cap;
+    }
     const char **in = pool_array(&m->pool, (size_t)n_in + 1, sizeof *in);
     const char **out = pool_array(&m->pool, (size_t)n_out + 1, sizeof *out);
-    if (!nodes || !in || !out) return NULL;
-    if (g->n_nodes) memcpy(nodes, g->nodes, (size_t)g->n_nodes * sizeof *nodes);
+    if (!in || !out) return NULL;
     for (int i = 0; i < n_in; i++) in[i] = ins[i];
     for (int i = 0; i < n_out; i++) out[i] = outs[i];
     onyx_node *n = &nodes[g->n_nodes];
+    memset(n, 0, sizeof *n); /* the slot may hold a node compacted away */
     n->name = name ? name : "";
     n->op_type = op_type;
     n->domain = domain ? domain : "";
@@ -286,7 +323,6 @@ onyx_node *ge_add_node(onyx_model *m, onyx_graph *g, const char *op_type, const 
     n->inputs = in;
     n->n_outputs = n_out;
     n->outputs = out;
-    g->nodes = nodes;
     g->n_nodes++;
     return n;
 }

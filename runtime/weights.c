@@ -22,6 +22,7 @@ struct weight_src {
     void *copy;                 /* the aligned array made for readers, or NULL */
     size_t copy_cap;            /* its size (it may be a reused bigger one) */
     int pins;                   /* readers holding it */
+    bool touched;               /* its file pages were read through here since they were last given back */
     bool kept;                  /* the copy stays until the model is freed */
 };
 
@@ -159,7 +160,10 @@ static void let_go(weight_src *s)
         s->copy_cap = 0;
         s->view.data = NULL;
     }
-    if (s->file) drop_file_pages(s);
+    /* an unaligned weight nobody read through here has no pages to give back:
+     * no system call (one in place may have been read through its data) */
+    if (s->file && (s->touched || s->in_place)) drop_file_pages(s);
+    s->touched = false;
 }
 
 static const void *acquire_locked(weight_src *s, bool aligned);
@@ -202,6 +206,7 @@ static bool materialize(weight_src *s)
     }
     if (s->file) {
         memcpy(c, s->file, s->view.nbytes);
+        s->touched = true;
     } else if (!make_scaled(s, c)) {
         free(c);
         return false;
@@ -215,6 +220,7 @@ static bool materialize(weight_src *s)
 static const void *acquire_locked(weight_src *s, bool aligned)
 {
     const void *p;
+    if (s->file) s->touched = true;
     if (!aligned && s->file) {
         p = s->file;
     } else {
