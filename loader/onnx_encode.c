@@ -198,9 +198,24 @@ static void encode_graph(pb_buf *b, const onyx_graph *g)
     for (int i = 0; i < g->n_value_info; i++) encode_value_info(b, 13, &g->value_info[i]);
 }
 
+/* Bytes of every initializer, subgraphs included: most of the written file. */
+static size_t init_bytes(const onyx_graph *g)
+{
+    size_t n = 0;
+    for (int i = 0; i < g->n_inits; i++) n += g->inits[i].nbytes;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int a = 0; a < g->nodes[i].n_attrs; a++) {
+            const onyx_attr *at = &g->nodes[i].attrs[a];
+            if (at->type == ATTR_GRAPH) n += init_bytes(at->g);
+            for (int k = 0; at->type == ATTR_GRAPHS && k < at->n; k++) n += init_bytes(at->graphs[k]);
+        }
+    return n;
+}
+
 onyx_status onnx_encode_model(const onyx_model *m, void **buf_out, size_t *len_out, onyx_error *err)
 {
     pb_buf b = {0};
+    pbw_presize(&b, init_bytes(m->graph) + ((size_t)1 << 20));
     pbw_varint(&b, 1, (uint64_t)m->ir_version);
     if (m->producer_name[0]) pbw_string(&b, 2, m->producer_name);
     if (m->producer_version[0]) pbw_string(&b, 3, m->producer_version);

@@ -2,6 +2,7 @@
  * as fixed 5-byte varints so a message can be emitted before its size is known
  * (protobuf readers accept non-minimal varints). */
 #include "pb_writer.h"
+#include "../runtime/weights.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,12 @@ void pbw_end(pb_buf *b, size_t mark)
         b->p[mark + i] = (uint8_t)((n & 0x7f) | (i < 4 ? 0x80 : 0));
         n >>= 7;
     }
+}
+
+void pbw_presize(pb_buf *b, size_t n)
+{
+    if (b->p || b->oom || !n) return;
+    if ((b->p = big_alloc(n))) b->cap = n;
 }
 
 void pbw_free(pb_buf *b)

@@ -20,5 +20,8 @@ void pbw_string(pb_buf *b, uint32_t field, const char *s);
 size_t pbw_begin(pb_buf *b, uint32_t field);
 void pbw_end(pb_buf *b, size_t mark);
 void pbw_free(pb_buf *b);
+/* Allocates room for about n bytes up front, for a buffer known to grow big
+ * (a model's weights): big_alloc's huge pages, no copies while it fills. */
+void pbw_presize(pb_buf *b, size_t n);
 
 #endif
