@@ -146,7 +146,8 @@ onyx_status k_require(onyx_kctx *k, int i, ...);
 
 /* Input i as k_input() gives it, but with data where the bytes lie, which may
  * not be aligned for the element type: read them only with memcpy,
- * k_load_f32() or gemm_pack_a/gemm_pack_b (ops/gemm.h). No copy is made. */
+ * k_load_f32() or gemm_pack_a/gemm_pack_b (ops/gemm.h). A weight in the file
+ * is not copied (a derived one is made, into a buffer the next one reuses). */
 const onyx_tensor *k_input_unaligned(const onyx_kctx *k, int i);
 /* prepare() only: input i is packed into the state and run() never reads its
  * data (run() sees its dtype and dims, with data NULL). Say it only when the
