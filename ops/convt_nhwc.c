@@ -35,7 +35,7 @@ static void convt_release(void *state)
 {
     nhwc_convt *s = state;
     if (!s) return;
-    free(s->wpack);
+    k_free_packed(s->wpack);
     free(s->zero);
     free(s);
 }
@@ -75,7 +75,7 @@ static onyx_status convt_prepare(onyx_kctx *k, void **state)
             s->phase_off[ph + 1] = s->phase_off[ph] + (size_t)(n * s->cg * cols);
         }
     size_t per_group = s->phase_off[s->sh * s->sw];
-    s->wpack = aligned_alloc(64, (per_group * (size_t)grp * sizeof(float) + 63) / 64 * 64 + 64);
+    s->wpack = k_alloc_packed(k, per_group * (size_t)grp * sizeof(float) + 64);
     s->zero = calloc((size_t)s->cg + 16, sizeof(float));
     if (!s->wpack || !s->zero) {
         convt_release(s);
@@ -96,6 +96,10 @@ static onyx_status convt_prepare(onyx_kctx *k, void **state)
                                          : 0.0f;
             }
         }
+    /* run() reads only the packed weights unless B is not a float vector,
+     * which only a B seen here rules out: then the session may give W back */
+    const onyx_tensor *b = k->n_inputs > 2 ? k_input_unaligned(k, 2) : NULL;
+    if (k->n_inputs < 3 || (b && b->dtype == ONYX_FLOAT && b->rank == 1)) k_input_consumed(k, 1);
     *state = s;
     return ONYX_OK;
 }

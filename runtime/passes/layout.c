@@ -136,7 +136,7 @@ static bool convertible_conv(pass_ctx *c, const onyx_node *n)
 static bool convertible_conv_transpose(pass_ctx *c, const onyx_node *n)
 {
     if (n->domain[0] || strcmp(n->op_type, "ConvTranspose") || n->n_inputs < 2 || n->n_outputs != 1) return false;
-    const onyx_tensor *w = ge_const(c->g, n->inputs[1]);
+    const onyx_tensor *w = ge_const_info(c->g, n->inputs[1]); /* the shape only: no copy of the weights */
     if (!w || w->dtype != ONYX_FLOAT || w->rank != 4 || w->dims[2] * w->dims[3] > MAX_TAPS) return false;
     const onyx_attr *st = ge_attr(n, "strides");
     if (st && (st->type != ATTR_INTS || st->n != 2 || st->ints[0] * st->ints[1] > 64)) return false;

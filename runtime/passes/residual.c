@@ -21,7 +21,7 @@ static const onyx_tensor *plain_matmul_weights(const pass_ctx *c, const onyx_nod
     bool fused = !strcmp(mm->domain, "ai.onyx") && !strcmp(mm->op_type, "FusedMatMul") &&
                  !ge_attr_string(mm, "activation", "")[0] && (mm->n_inputs < 4 || !mm->inputs[3][0]);
     if (!std_mm && !fused) return NULL;
-    const onyx_tensor *w = ge_const(c->g, mm->inputs[1]);
+    const onyx_tensor *w = ge_const_info(c->g, mm->inputs[1]); /* the shape only: no copy of the weights */
     if (!w || w->kind != ONYX_KIND_TENSOR || w->dtype != ONYX_FLOAT || w->rank != 2) return NULL;
     return w;
 }
@@ -49,16 +49,16 @@ static int fold_column_scale(pass_ctx *c, int i)
         if (mm->n_inputs > 2 && mm->inputs[2][0] &&
             (!bt || bt->dtype != ONYX_FLOAT || bt->rank != 1 || bt->dims[0] != N))
             continue;
-        const float *gv = gm->data, *ws = w->data;
-        onyx_tensor *nw = ge_new_tensor(c->m, ONYX_FLOAT, 2, w->dims);
+        /* W' is a recipe made when read (runtime/weights.h): scale per column */
+        float *gv = pool_array(&c->m->pool, (size_t)N, sizeof *gv);
         onyx_tensor *nb = bt ? ge_new_tensor(c->m, ONYX_FLOAT, 1, bt->dims) : NULL;
-        if (!nw || (bt && !nb)) return -1;
-        float *wd = nw->data;
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t n = 0; n < N; n++) wd[k * N + n] = ws[k * N + n] * gv[n];
+        onyx_tensor nw;
+        if (!gv || (bt && !nb)) return -1;
+        memcpy(gv, gm->data, (size_t)N * sizeof *gv);
+        if (!weights_scaled(&c->m->weights, &c->m->pool, &nw, w, gv, 1, N, K * N)) return -1;
         if (bt)
             for (int64_t n = 0; n < N; n++) ((float *)nb->data)[n] = ((const float *)bt->data)[n] * gv[n];
-        const char *wn = ge_add_init(c->m, g, mm->inputs[1], nw);
+        const char *wn = ge_add_init(c->m, g, mm->inputs[1], &nw);
         const char *bn = bt ? ge_add_init(c->m, g, mm->inputs[2], nb) : NULL;
         if (!wn || (bt && !bn)) return -1;
         onyx_node *l = &g->nodes[p];
