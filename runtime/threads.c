@@ -11,7 +11,8 @@
  * find the workers awake, and an idle pool still sleeps (no busy-waiting
  * beyond SPIN_NS after the last job). Spinning is off when the pool has more
  * threads than the machine has cores, where a spinner would steal the core a
- * worker needs. */
+ * worker needs. The counters are 32-bit atomics: lock-free on every target
+ * (64-bit ones need libatomic on 32-bit ARM). */
 #include "threads.h"
 
 #include <pthread.h>
@@ -28,7 +29,7 @@ struct onyx_threads {
     pthread_t *tid;
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
-    atomic_uint_fast64_t generation; /* bumped per job */
+    atomic_uint generation;          /* bumped per job (wraps; only compared for change) */
     atomic_int pending;              /* workers still running the current job */
     int sleepers;                    /* workers blocked on wake (under mu) */
     bool waiter_asleep;              /* the caller blocked on done (under mu) */
@@ -68,7 +69,7 @@ static inline void cpu_relax(void)
 }
 
 /* Spins until done(tp, ctx) or SPIN_NS pass; true when done. */
-static bool spin_until(const onyx_threads *tp, bool (*done)(const onyx_threads *, uint64_t), uint64_t ctx)
+static bool spin_until(const onyx_threads *tp, bool (*done)(const onyx_threads *, unsigned), unsigned ctx)
 {
     if (!tp->spin) return done(tp, ctx);
     int64_t deadline = 0;
@@ -83,13 +84,13 @@ static bool spin_until(const onyx_threads *tp, bool (*done)(const onyx_threads *
     }
 }
 
-static bool new_job(const onyx_threads *tp, uint64_t seen)
+static bool new_job(const onyx_threads *tp, unsigned seen)
 {
     return atomic_load_explicit(&tp->generation, memory_order_acquire) != seen ||
            atomic_load_explicit(&tp->quit, memory_order_acquire);
 }
 
-static bool all_done(const onyx_threads *tp, uint64_t unused)
+static bool all_done(const onyx_threads *tp, unsigned unused)
 {
     (void)unused;
     return atomic_load_explicit(&tp->pending, memory_order_acquire) == 0;
@@ -99,7 +100,7 @@ static void *worker_main(void *p)
 {
     worker *w = p;
     onyx_threads *tp = w->tp;
-    uint64_t seen = 0;
+    unsigned seen = 0;
     for (;;) {
         if (!spin_until(tp, new_job, seen)) {
             pthread_mutex_lock(&tp->mu);
