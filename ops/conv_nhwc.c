@@ -71,7 +71,7 @@ static int64_t strip_width(const nhwc_conv *s, int64_t strip)
 /* Packs group g of W (OIHW, `taps` per kernel) into strips: strip j holds, for
  * each tap and input channel, the weights of its columns (zero past the
  * group's last channel). */
-static void pack_dense(const nhwc_conv *s, const float *w, int64_t g, int64_t taps, float *dst)
+static void pack_dense(const nhwc_conv *s, const void *w, int64_t g, int64_t taps, float *dst)
 {
     for (int64_t st = 0; st < s->n_strips; st++) {
         int64_t width = strip_width(s, st), col0 = st * s->uk->nr;
@@ -79,7 +79,7 @@ static void pack_dense(const nhwc_conv *s, const float *w, int64_t g, int64_t ta
             for (int64_t p = 0; p < s->cg; p++, dst += width)
                 for (int64_t j = 0; j < width; j++) {
                     int64_t oc = col0 + j;
-                    dst[j] = oc < s->mg ? w[((g * s->mg + oc) * s->cg + p) * taps + t] : 0.0f;
+                    dst[j] = oc < s->mg ? k_load_f32(w, ((g * s->mg + oc) * s->cg + p) * taps + t) : 0.0f;
                 }
     }
 }
@@ -109,7 +109,8 @@ static bool winograd_wins(onyx_kctx *k, const nhwc_conv *s)
 static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
 {
     *state = NULL;
-    const onyx_tensor *w = k_input(k, 1);
+    /* W's bytes where they lie (maybe unaligned: read with k_load_f32) */
+    const onyx_tensor *w = k_input_unaligned(k, 1);
     /* anything unusual is left to run(), which reports it */
     if (!w || w->kind != ONYX_KIND_TENSOR || w->dtype != ONYX_FLOAT || w->rank != 4) return ONYX_OK;
     int64_t grp = k_attr_int(k, "group", 1), m = w->dims[0], cg = w->dims[1];
@@ -127,7 +128,7 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
     s->winograd = winograd_wins(k, s);
     /* the Winograd form packs 36 transformed taps per kernel */
     int64_t taps = s->winograd ? WINO_POS : s->kh * s->kw;
-    const float *wf = w->data;
+    const void *wf = w->data;
     float *wt = NULL;
     if (s->winograd) {
         wt = malloc((size_t)(m * cg * WINO_POS) * sizeof(float));
@@ -135,7 +136,11 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
             free(s);
             return k_fail(k, ONYX_E_NOMEM, "out of memory packing W");
         }
-        for (int64_t i = 0; i < m * cg; i++) wino_weight_transform(wf + i * 9, wt + i * WINO_POS);
+        for (int64_t i = 0; i < m * cg; i++) {
+            float g9[9];
+            memcpy(g9, (const unsigned char *)wf + (size_t)i * sizeof g9, sizeof g9);
+            wino_weight_transform(g9, wt + i * WINO_POS);
+        }
         wf = wt;
     }
     size_t total;
@@ -161,14 +166,18 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
     }
     if (s->depthwise) {
         for (int64_t t = 0; t < taps; t++)
-            for (int64_t c = 0; c < s->cstride; c++) s->wpack[t * s->cstride + c] = c < m ? wf[c * taps + t] : 0.0f;
+            for (int64_t c = 0; c < s->cstride; c++)
+                s->wpack[t * s->cstride + c] = c < m ? k_load_f32(wf, c * taps + t) : 0.0f;
     } else {
         for (int64_t g = 0; g < grp; g++) pack_dense(s, wf, g, taps, s->wpack + (size_t)g * s->group_floats);
     }
     free(wt);
-    /* run() reads only the packed weights (kernels of more than MAX_TAPS taps
-     * take the reference path), so the session may give W's bytes back */
-    if (s->kh * s->kw <= MAX_TAPS) k_input_consumed(k, 1);
+    /* run() reads only the packed weights (kernels of more than MAX_TAPS taps,
+     * or a bias that is not a float vector, take the reference path), so the
+     * session may give W's bytes back */
+    const onyx_tensor *b = k->n_inputs > 2 ? k_input_unaligned(k, 2) : NULL;
+    if (s->kh * s->kw <= MAX_TAPS && (k->n_inputs < 3 || (b && b->dtype == ONYX_FLOAT && b->rank == 1)))
+        k_input_consumed(k, 1);
     *state = s;
     return ONYX_OK;
 }

@@ -45,7 +45,8 @@ static int64_t strip_width(const nhwc_convt *s, int64_t strip) { return strip < 
 static onyx_status convt_prepare(onyx_kctx *k, void **state)
 {
     *state = NULL;
-    const onyx_tensor *w = k_input(k, 1);
+    /* W's bytes where they lie (maybe unaligned: read with k_load_f32) */
+    const onyx_tensor *w = k_input_unaligned(k, 1);
     if (!w || w->kind != ONYX_KIND_TENSOR || w->dtype != ONYX_FLOAT || w->rank != 4) return ONYX_OK;
     int64_t grp = k_attr_int(k, "group", 1), st[2] = {1, 1}, dl[2] = {1, 1};
     const int64_t *v;
@@ -81,7 +82,7 @@ static onyx_status convt_prepare(onyx_kctx *k, void **state)
         convt_release(s);
         return k_fail(k, ONYX_E_NOMEM, "out of memory packing W");
     }
-    const float *wf = w->data; /* [C][mg][kh][kw] */
+    const void *wf = w->data; /* [C][mg][kh][kw] */
     int64_t ktaps = s->kh * s->kw;
     for (int64_t g = 0; g < grp; g++)
         for (int ph = 0; ph < s->sh * s->sw; ph++) {
@@ -92,7 +93,7 @@ static onyx_status convt_prepare(onyx_kctx *k, void **state)
                     for (int64_t p = 0; p < s->cg; p++, dst += width)
                         for (int64_t j = 0; j < width; j++)
                             dst[j] = col0 + j < s->mg
-                                         ? wf[((g * s->cg + p) * s->mg + col0 + j) * ktaps + s->taps[ph][t]]
+                                         ? k_load_f32(wf, ((g * s->cg + p) * s->mg + col0 + j) * ktaps + s->taps[ph][t])
                                          : 0.0f;
             }
         }
