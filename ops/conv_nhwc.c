@@ -14,8 +14,7 @@
  * (tile block, strip) units, each computed whole by one thread, so the result
  * does not depend on the thread count. Without prepacked weights (W not a
  * float32 initializer) the NCHW reference kernel runs through ops/nhwc.c. */
-#include "conv_fast.h"
-#include "igemm.h"
+#include "conv_nhwc.h"
 #include "nhwc.h"
 #include "winograd.h"
 
@@ -38,21 +37,6 @@
 #define PACK_MAX_CG 8
 #define PACK_MAX_K 512
 
-typedef struct nhwc_conv {
-    const igemm_ukernel *uk;
-    int64_t m, cg, group, mg, kh, kw;
-    bool depthwise;
-    bool winograd;      /* 3x3, stride 1: wpack holds the 36 transformed kernels (winograd.h) */
-    /* dense: per group, n_full strips of uk->nr columns then at most one
-     * last strip of last_w columns (uk->nr_narrow when that suffices) */
-    int64_t n_full, last_w, n_strips;
-    size_t group_floats;
-    float *wpack;       /* dense: [group][strip][tap][cg][width]; depthwise: [tap][cstride] */
-    int64_t cstride;    /* depthwise: channels rounded up to a whole vector block */
-    float *zero;        /* a row of zeros (cg floats, or the image's channels for depthwise) */
-    k_scratch_buf own_scratch; /* used only outside a session (k_scratch) */
-} nhwc_conv;
-
 static void nhwc_conv_release(void *state)
 {
     nhwc_conv *s = state;
@@ -61,11 +45,6 @@ static void nhwc_conv_release(void *state)
     free(s->zero);
     k_scratch_free(&s->own_scratch);
     free(s);
-}
-
-static int64_t strip_width(const nhwc_conv *s, int64_t strip)
-{
-    return strip < s->n_full ? s->uk->nr : s->last_w;
 }
 
 /* Packs group g of W (OIHW, `taps` per kernel) into strips: strip j holds, for
@@ -182,12 +161,7 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
     return ONYX_OK;
 }
 
-/* ---- geometry shared by the run paths ---- */
-
-typedef struct nhwc_geom {
-    int64_t n, ih, iw, c, oh, ow, m;
-    int64_t kh, kw, sh, sw, dh, dw, ph, pw;
-} nhwc_geom;
+/* ---- geometry of the run paths ---- */
 
 /* Where the window of an output pixel lies: its image and the input
  * coordinates of its top-left tap (possibly in the padding). */
@@ -235,13 +209,6 @@ static void tile_rows(const dense_job *j, int64_t t, int64_t *r0, int64_t *nr)
     int64_t base = j->rows / j->tiles, rem = j->rows % j->tiles;
     *r0 = t * base + (t < rem ? t : rem);
     *nr = base + (t < rem);
-}
-
-static void chunk_of(int64_t total, int64_t parts, int64_t i, int64_t *b, int64_t *e)
-{
-    int64_t base = total / parts, rem = total % parts;
-    *b = i * base + (i < rem ? i : rem);
-    *e = *b + base + (i < rem ? 1 : 0);
 }
 
 /* The A operand of tile rows [r0, r0+mr) of group grp: per tap, one pointer
@@ -367,101 +334,6 @@ static void dw_rows(void *arg, int64_t begin, int64_t end)
     }
 }
 
-/* ---- Winograd F(4x4, 3x3) ---- */
-
-typedef struct wino_job {
-    const nhwc_conv *s;
-    const nhwc_geom *g;
-    const wino_kernels *wk;
-    const float *x, *z;
-    float *y;
-    conv_epi ep;
-    int64_t th, tw, tiles, tb, blocks;  /* 4x4 output tiles per column/row, in all; per block */
-    int threads;
-    float *scratch;                     /* per thread: V [36][tb][C], then M [36][tb][M] */
-    size_t per_thread;
-} wino_job;
-
-/* Tiles [t0, t0+nb): the input transform into V, the 36 products into M on
- * the igemm microkernels (B = the transformed weights of that position),
- * the output transform with the epilogue into Y. */
-static void wino_block(const wino_job *j, float *v, float *mm, int64_t t0, int64_t nb)
-{
-    const nhwc_conv *s = j->s;
-    const nhwc_geom *g = j->g;
-    const igemm_ukernel *uk = s->uk;
-    const int64_t C = g->c, K = g->m, per_img = j->th * j->tw;
-    for (int64_t i = 0; i < nb; i++) {
-        int64_t t = t0 + i, img = t / per_img, r = t % per_img;
-        int64_t iy0 = (r / j->tw) * 4 - g->ph, ix0 = (r % j->tw) * 4 - g->pw;
-        const float *rows[6];
-        for (int q = 0; q < 6; q++)
-            rows[q] = iy0 + q >= 0 && iy0 + q < g->ih ? j->x + (img * g->ih + iy0 + q) * g->iw * C : NULL;
-        j->wk->input(rows, ix0, g->iw, C, v + i * C, j->tb * C);
-    }
-    const conv_epi plain = {NULL, NULL, 0, GEMM_ACT_NONE, 0, 0};
-    const float *a[IGEMM_MAX_MR];
-    for (int64_t st = 0; st < s->n_strips; st++) {
-        int64_t col0 = st * uk->nr, width = strip_width(s, st), nc = K - col0 < width ? K - col0 : width;
-        igemm_tile_fn const *fns = width == uk->nr ? uk->tile : uk->tile_narrow;
-        for (int p = 0; p < WINO_POS; p++) {
-            const float *wp = s->wpack + (size_t)(col0 * WINO_POS * C + p * C * width);
-            for (int64_t i0 = 0; i0 < nb; i0 += uk->mr) {
-                int64_t mr = nb - i0 < uk->mr ? nb - i0 : uk->mr;
-                for (int64_t i = 0; i < mr; i++) a[i] = v + (p * j->tb + i0 + i) * C;
-                fns[mr](C, 1, a, wp, mm + (p * j->tb + i0) * K + col0, K, nc, &plain);
-            }
-        }
-    }
-    for (int64_t i = 0; i < nb; i++) {
-        int64_t t = t0 + i, img = t / per_img, r = t % per_img, oy = (r / j->tw) * 4, ox = (r % j->tw) * 4;
-        int64_t at = ((img * g->oh + oy) * g->ow + ox) * K;
-        int nrows = (int)(g->oh - oy < 4 ? g->oh - oy : 4), ncols = (int)(g->ow - ox < 4 ? g->ow - ox : 4);
-        j->wk->output(mm + i * K, j->tb * K, K, j->y + at, g->ow * K, nrows, ncols, j->z ? j->z + at : NULL, &j->ep);
-    }
-}
-
-static void wino_thread(void *arg, int64_t begin, int64_t end)
-{
-    const wino_job *j = arg;
-    for (int64_t t = begin; t < end; t++) {
-        float *v = j->scratch + (size_t)t * j->per_thread;
-        float *mm = v + (size_t)(WINO_POS * j->tb * j->g->c);
-        int64_t b0, b1;
-        chunk_of(j->blocks, j->threads, t, &b0, &b1);
-        for (int64_t b = b0; b < b1; b++) {
-            int64_t t0 = b * j->tb;
-            wino_block(j, v, mm, t0, j->tiles - t0 < j->tb ? j->tiles - t0 : j->tb);
-        }
-    }
-}
-
-static onyx_status run_winograd(onyx_kctx *k, nhwc_conv *s, const nhwc_geom *g, const float *x, const float *z,
-                                float *y, const conv_epi *ep)
-{
-    wino_job j = {s, g, wino_kernels_best(), x, z, y, *ep, 0, 0, 0, 0, 0, 0, NULL, 0};
-    j.th = (g->oh + 3) / 4;
-    j.tw = (g->ow + 3) / 4;
-    j.tiles = g->n * j.th * j.tw;
-    /* V and M of a block: ~1-2 MB, so the 36 products stream from L2/L3;
-     * smaller blocks when there would be too few to share out (a block's
-     * size changes no result: every tile is computed the same way) */
-    j.threads = k_num_threads(k);
-    j.tb = g->c + g->m <= 256 ? 64 : 32;
-    int64_t fair = (j.tiles + 2 * j.threads - 1) / (2 * j.threads);
-    if (fair < j.tb) j.tb = fair < 8 ? 8 : (fair + 7) / 8 * 8;
-    j.blocks = (j.tiles + j.tb - 1) / j.tb;
-    if (j.threads > j.blocks) j.threads = (int)j.blocks;
-    j.per_thread = (size_t)(WINO_POS * j.tb * (g->c + g->m) + 16) / 16 * 16;
-    k_scratch_buf *sb = k_scratch(k, K_SCRATCH_IMAGE, &s->own_scratch);
-    if (!k_scratch_reserve(sb, j.per_thread * (size_t)j.threads))
-        return k_fail(k, ONYX_E_NOMEM, "out of memory for the Winograd transforms");
-    j.scratch = sb->data;
-    if (j.threads > 1) k_parallel_for(k, j.threads, wino_thread, &j);
-    else wino_thread(&j, 0, 1);
-    return ONYX_OK;
-}
-
 /* ---- the operator ---- */
 
 static onyx_status nhwc_conv_reference_nchw(onyx_kctx *k)
@@ -510,7 +382,7 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     if (rows == 0 || g.m == 0) return ONYX_OK;
     if (s->winograd) {
         ep.bias = b ? b->data : NULL;
-        return run_winograd(k, s, &g, x->data, z ? z->data : NULL, y->data, &ep);
+        return conv_winograd_run(k, s, &g, x->data, z ? z->data : NULL, y->data, &ep);
     }
     if (s->depthwise) {
         ep.bias = b ? b->data : NULL;
