@@ -1,6 +1,7 @@
 /* cpu.c - which SIMD the CPU has, detected once. ONYX_ISA in the environment
- * caps the choice (generic, neon, avx2, avx512) so tests can cover every path
- * on one machine. Kernels pick their implementation from this when a session
+ * caps the choice (generic, neon, avx2, avx512) and ONYX_NO_DOT=1 turns off the
+ * dot-product extensions (VNNI, sdot) so tests can cover every path on one
+ * machine. Kernels pick their implementation from this when a session
  * is created, never in a hot loop. */
 #include "../ops/kernel.h"
 
@@ -67,6 +68,9 @@ static void detect(void)
         if (cpu.isa < ONYX_ISA_AVX2) cpu.avx_vnni = false;
         if (cpu.isa != ONYX_ISA_NEON) cpu.neon_dot = false;
     }
+    /* the integer kernels without dot-product instructions (VNNI, sdot) */
+    const char *nodot = getenv("ONYX_NO_DOT");
+    if (nodot && nodot[0] && strcmp(nodot, "0")) cpu.avx512_vnni = cpu.avx_vnni = cpu.neon_dot = false;
 }
 
 const onyx_cpu *onyx_cpu_info(void)
