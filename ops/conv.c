@@ -13,6 +13,7 @@
  * residual and activation in the GEMM epilogue (shared with FusedConv).
  */
 #include "conv_fast.h"
+#include "qlinear.h"
 
 #include <stdlib.h>
 
@@ -1125,7 +1126,7 @@ static onyx_status op_conv_transpose(onyx_kctx *k)
     return ok ? ONYX_OK : nomem(k);
 }
 
-/* ---- ConvInteger, QLinearConv ---- */
+/* ---- ConvInteger, QLinearConv: the references (the operators are in qconv.c) ---- */
 
 static int32_t int8_at(const onyx_tensor *t, int64_t i)
 {
@@ -1225,7 +1226,7 @@ static bool int_conv_run(const int_conv *ic, int32_t *acc)
     return true;
 }
 
-static onyx_status op_conv_integer(onyx_kctx *k)
+onyx_status conv_integer_reference(onyx_kctx *k)
 {
     int_conv ic;
     onyx_status st = int_conv_prepare(k, 0, 1, 2, 3, &ic);
@@ -1259,7 +1260,7 @@ static onyx_status scale_input(onyx_kctx *k, int si, int64_t per, float *out)
     return ONYX_OK;
 }
 
-static onyx_status op_qlinear_conv(onyx_kctx *k)
+onyx_status qlinear_conv_reference(onyx_kctx *k)
 {
     int_conv ic;
     onyx_status st = int_conv_prepare(k, 0, 3, 2, 5, &ic);
@@ -1324,7 +1325,5 @@ done:
 const onyx_op_def onyx_ops_conv[] = {
     {"", "Conv", op_conv, conv_prepare, conv_release},
     {"", "ConvTranspose", op_conv_transpose},
-    {"", "ConvInteger", op_conv_integer},
-    {"", "QLinearConv", op_qlinear_conv},
     {0},
 };

@@ -9,6 +9,7 @@
  * FusedMatMul and FusedGemm (fused_linear.c) share these entry points.
  */
 #include "matmul_fast.h"
+#include "qlinear.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -604,7 +605,7 @@ onyx_status gemm_op_run(onyx_kctx *k, gemm_act act, float p0, float p1)
 
 static onyx_status op_gemm(onyx_kctx *k) { return gemm_op_run(k, GEMM_ACT_NONE, 0, 0); }
 
-/* ---- quantized matrix products ---- */
+/* ---- quantized matrix products: the references (the operators are in qmatmul.c) ---- */
 
 /* A scale or zero point of a matmul operand: a scalar, one value per row of A
  * (per column of B), either shared by every batch (1-D) or given per batch
@@ -692,7 +693,7 @@ static onyx_status mm_check_zp(onyx_kctx *k, int idx, onyx_dtype want)
     return k_require(k, idx, want, ONYX_UNDEFINED);
 }
 
-static onyx_status op_matmul_integer(onyx_kctx *k)
+onyx_status matmul_integer_reference(onyx_kctx *k)
 {
     onyx_status st;
     if ((st = k_require(k, 0, ONYX_UINT8, ONYX_INT8, ONYX_UNDEFINED))) return st;
@@ -726,7 +727,7 @@ static onyx_status op_matmul_integer(onyx_kctx *k)
     return ONYX_OK;
 }
 
-static onyx_status op_qlinear_matmul(onyx_kctx *k)
+onyx_status qlinear_matmul_reference(onyx_kctx *k)
 {
     onyx_status st;
     if ((st = k_require(k, 0, ONYX_UINT8, ONYX_INT8, ONYX_UNDEFINED))) return st;
@@ -1120,8 +1121,6 @@ const onyx_op_def onyx_ops_matmul[] = {
     {"", "MatMul", op_matmul, matmul_prepare, matmul_release},
     {"", "Gemm", op_gemm, gemm_op_prepare, matmul_release},
     {"", "Einsum", op_einsum},
-    {"", "MatMulInteger", op_matmul_integer},
-    {"", "QLinearMatMul", op_qlinear_matmul},
     {"", "Det", op_det},
     {0},
 };

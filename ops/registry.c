@@ -32,6 +32,8 @@ extern const onyx_op_def onyx_ops_conv_nhwc[];
 extern const onyx_op_def onyx_ops_pool_nhwc[];
 extern const onyx_op_def onyx_ops_norm_nhwc[];
 extern const onyx_op_def onyx_ops_convt_nhwc[];
+extern const onyx_op_def onyx_ops_qmatmul[];
+extern const onyx_op_def onyx_ops_qconv[];
 
 static const onyx_op_def *const families[] = {
     onyx_ops_unary,
@@ -62,6 +64,8 @@ static const onyx_op_def *const families[] = {
     onyx_ops_pool_nhwc,
     onyx_ops_norm_nhwc,
     onyx_ops_convt_nhwc,
+    onyx_ops_qmatmul,
+    onyx_ops_qconv,
 };
 
 const onyx_op_def *onyx_find_op(const char *domain, const char *name)
