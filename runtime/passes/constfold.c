@@ -16,10 +16,13 @@
  * of a big shape): a folded output may be this much larger than its inputs. */
 #define FOLD_SLACK_BYTES ((size_t)1 << 16)
 
+/* DequantizeLinear of a constant is the int8 weight of a QDQ group: it stays
+ * for qdq_fuse (which evaluates the ones it cannot fuse) and for writers, so
+ * other runtimes still see the group. */
 static bool foldable_op(const onyx_node *n)
 {
     static const char *const never[] = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-                                        "Multinomial", "Bernoulli", NULL};
+                                        "Multinomial", "Bernoulli", "DequantizeLinear", NULL};
     if (n->domain[0] || n->n_outputs < 1) return false;
     for (int i = 0; never[i]; i++)
         if (!strcmp(n->op_type, never[i])) return false;

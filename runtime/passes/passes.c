@@ -22,6 +22,7 @@ static const pass_def passes[] = {
     {"attention", "MatMul -> scale -> Softmax -> MatMul into one Attention node", pass_attention},
     {"residual", "Add of a same-shaped value into the Conv that produces the other operand", pass_residual},
     {"activation", "activation (Relu, Clip, LeakyRelu, HardSwish, HardSigmoid, Sigmoid, SiLU, Tanh, Gelu) into the Conv/Gemm/MatMul before it", pass_activation},
+    {"qdq_fuse", "DequantizeLinear -> Conv/Gemm/MatMul [-> QuantizeLinear] and DynamicQuantizeLinear -> MatMulInteger groups into integer QConv/QMatMul", pass_qdq_fuse},
     {"layout", "moves convolutions, pools and the layout-agnostic ops between them to NHWC (ai.onyx.NhwcConv...)", pass_layout},
 };
 #define N_PASSES ((int)(sizeof passes / sizeof passes[0]))

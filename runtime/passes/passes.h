@@ -86,6 +86,7 @@ onyx_status pass_gelu(pass_ctx *c, onyx_error *err);
 onyx_status pass_attention(pass_ctx *c, onyx_error *err);
 onyx_status pass_residual(pass_ctx *c, onyx_error *err);
 onyx_status pass_activation(pass_ctx *c, onyx_error *err);
+onyx_status pass_qdq_fuse(pass_ctx *c, onyx_error *err);
 onyx_status pass_layout(pass_ctx *c, onyx_error *err);
 
 #endif

@@ -126,6 +126,70 @@ static const char *const bcast_ops[] = {"Add", "Sub", "Mul", "Div", "Pow", "Equa
                                         "GreaterOrEqual", "And", "Or", "Xor", "Where", "Max", "Min", "Mod",
                                         "PRelu", "Sum", "Mean", NULL};
 
+static void infer_node(pass_ctx *c, const onyx_node *n);
+
+/* Output `out` of n shaped like the standard op `base` on inputs a and b
+ * (with n's attributes), of type dt. */
+static void infer_as(pass_ctx *c, const onyx_node *n, const char *base, const char *a, const char *b,
+                     const char *out, onyx_dtype dt)
+{
+    if (!out[0]) return;
+    const char *ins[2] = {a, b}, *outs[1] = {out};
+    onyx_node t = *n;
+    t.op_type = base;
+    t.domain = "";
+    t.n_inputs = b[0] ? 2 : 1;
+    t.inputs = ins;
+    t.n_outputs = 1;
+    t.outputs = outs;
+    infer_node(c, &t);
+    pass_shape *s = (pass_shape *)pass_shape_of(c, out);
+    if (s) s->dtype = dt;
+}
+
+static const char *in_at(const onyx_node *n, int i) { return i < n->n_inputs ? n->inputs[i] : ""; }
+
+/* The 8-bit type of a zero point input (uint8 when absent or unknown). */
+static onyx_dtype zp_type(const pass_ctx *c, const onyx_node *n, int i)
+{
+    const pass_shape *z = pass_shape_of(c, in_at(n, i));
+    const onyx_tensor *t = in_at(n, i)[0] ? ge_const(c->g, in_at(n, i)) : NULL;
+    onyx_dtype dt = t ? t->dtype : z ? z->dtype : ONYX_UINT8;
+    return dt == ONYX_INT8 ? ONYX_INT8 : ONYX_UINT8;
+}
+
+/* The quantization operators, standard and fused; false for other ops. */
+static bool infer_quant(pass_ctx *c, const onyx_node *n)
+{
+    const char *op = n->op_type;
+    const char *x = in_at(n, 0);
+    bool onyx = !strcmp(n->domain, "ai.onyx");
+    if (n->domain[0] && !onyx) return false;
+    if (!onyx && !strcmp(op, "QuantizeLinear")) {
+        onyx_dtype dt = in_at(n, 2)[0] ? zp_type(c, n, 2) : (onyx_dtype)ge_attr_int(n, "output_dtype", ONYX_UINT8);
+        infer_as(c, n, "Identity", x, "", n->outputs[0], dt);
+    } else if (!onyx && !strcmp(op, "DequantizeLinear")) {
+        infer_as(c, n, "Identity", x, "", n->outputs[0], ONYX_FLOAT);
+    } else if (!onyx && !strcmp(op, "DynamicQuantizeLinear")) {
+        infer_as(c, n, "Identity", x, "", n->outputs[0], ONYX_UINT8);
+        if (n->n_outputs > 1 && n->outputs[1][0]) put(c, n->outputs[1], ONYX_FLOAT, 0, NULL);
+        if (n->n_outputs > 2 && n->outputs[2][0]) put(c, n->outputs[2], ONYX_UINT8, 0, NULL);
+    } else if (!onyx && (!strcmp(op, "ConvInteger") || !strcmp(op, "MatMulInteger"))) {
+        infer_as(c, n, op[0] == 'C' ? "Conv" : "MatMul", x, in_at(n, 1), n->outputs[0], ONYX_INT32);
+    } else if (!onyx && (!strcmp(op, "QLinearConv") || !strcmp(op, "QLinearMatMul"))) {
+        onyx_dtype dt = zp_type(c, n, 7);
+        infer_as(c, n, op[7] == 'C' ? "Conv" : "MatMul", x, in_at(n, 3), n->outputs[0], dt);
+    } else if (onyx && (!strcmp(op, "QConv") || !strcmp(op, "QMatMul"))) {
+        bool conv = !strcmp(op, "QConv"), tb = !conv && ge_attr_int(n, "transB", 0);
+        const char *base = conv ? "Conv" : tb ? "Gemm" : "MatMul";
+        for (int o = 0; o < n->n_outputs && o < 2; o++)
+            infer_as(c, n, base, x, in_at(n, 3), n->outputs[o], o ? zp_type(c, n, 9) : ONYX_FLOAT);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static void infer_node(pass_ctx *c, const onyx_node *n)
 {
     const char *op = n->op_type;
@@ -133,7 +197,7 @@ static void infer_node(pass_ctx *c, const onyx_node *n)
     int64_t d[ONYX_MAX_RANK];
     int r = -1;
     onyx_dtype dt = x ? x->dtype : ONYX_UNDEFINED;
-    if (!n->n_outputs) return;
+    if (!n->n_outputs || infer_quant(c, n)) return;
     if (!strcmp(n->domain, "ai.onyx")) {
         /* the fused ops have their base op's output shape */
         if (!strcmp(op, "FusedConv")) op = "Conv";
