@@ -3,8 +3,9 @@
  * operators' attributes. Each output pixel reduces the input pixels its
  * window covers, vectorized over the channels (the microkernels of igemm.h);
  * taps in the padding are left out, and AveragePool divides by the count the
- * reference uses (count_include_pad counts the padded extent). Other shapes
- * or types go to the NCHW reference through ops/nhwc.c. */
+ * reference uses (count_include_pad counts the padded extent). MaxPool also
+ * takes uint8/int8 images. Other shapes or types go to the NCHW reference
+ * through ops/nhwc.c. */
 #include "igemm.h"
 #include "nhwc.h"
 #include "pool.h"
@@ -58,8 +59,71 @@ static void pool_pixels(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* MaxPool of uint8/int8 images: a QuantizeLinear the qdq_fuse pass moved
+ * before the pool (the maximum commutes with the monotone quantization), so
+ * the pool reads the 8-bit output of the integer convolution before it. */
+typedef struct pool8_job {
+    const pool_geom *g;
+    int64_t c;
+    const uint8_t *x;
+    uint8_t *y;
+    bool is_signed;
+} pool8_job;
+
+static void max_pool8_pixels(void *arg, int64_t begin, int64_t end)
+{
+    const pool8_job *j = arg;
+    const pool_geom *g = j->g;
+    const int64_t ih = g->in[0], iw = g->in[1], oh = g->out[0], ow = g->out[1], c = j->c;
+    /* signed bytes compared as unsigned after flipping the top bit */
+    const uint8_t fx = j->is_signed ? 0x80 : 0;
+    for (int64_t q = begin; q < end; q++) {
+        int64_t img = q / (oh * ow), r = q % (oh * ow), y0 = (r / ow) * g->s[0] - g->pb[0],
+                x0 = (r % ow) * g->s[1] - g->pb[1];
+        uint8_t *out = j->y + q * c;
+        memset(out, 0, (size_t)c); /* an empty window: the type's lowest value */
+        for (int64_t ky = 0; ky < g->k[0]; ky++) {
+            int64_t iy = y0 + ky * g->d[0];
+            if (iy < 0 || iy >= ih) continue;
+            for (int64_t kx = 0; kx < g->k[1]; kx++) {
+                int64_t ix = x0 + kx * g->d[1];
+                if (ix < 0 || ix >= iw) continue;
+                const uint8_t *in = j->x + ((img * ih + iy) * iw + ix) * c;
+                for (int64_t ch = 0; ch < c; ch++) {
+                    uint8_t v = in[ch] ^ fx;
+                    out[ch] = v > out[ch] ? v : out[ch];
+                }
+            }
+        }
+        if (fx)
+            for (int64_t ch = 0; ch < c; ch++) out[ch] ^= fx;
+    }
+}
+
+static onyx_status max_pool8(onyx_kctx *k)
+{
+    const onyx_tensor *x = k_input(k, 0);
+    if (x->rank != 4) return k_fail(k, ONYX_E_SHAPE, "input 0 must have rank 4 (N x H x W x C), got %d", x->rank);
+    if (k_attr_int(k, "storage_order", 0) != 0)
+        return k_fail(k, ONYX_E_UNSUPPORTED, "storage_order is not supported on NHWC");
+    pool_geom g;
+    onyx_status st = pool_window_setup(k, 2, x->dims + 1, &g);
+    if (st) return st;
+    int64_t dims[4] = {x->dims[0], g.out[0], g.out[1], x->dims[3]};
+    onyx_tensor *y = k_output_uninit(k, 0, x->dtype, 4, dims);
+    if (!y) return k->err->code;
+    int64_t pixels = dims[0] * dims[1] * dims[2];
+    if (pixels == 0 || dims[3] == 0) return ONYX_OK;
+    pool8_job j = {&g, dims[3], x->data, y->data, x->dtype == ONYX_INT8};
+    k_parallel_for(k, pixels, max_pool8_pixels, &j);
+    return ONYX_OK;
+}
+
 static onyx_status pool_nhwc(onyx_kctx *k, bool is_max)
 {
+    const onyx_tensor *x8 = k_input(k, 0);
+    if (is_max && x8 && x8->kind == ONYX_KIND_TENSOR && (x8->dtype == ONYX_UINT8 || x8->dtype == ONYX_INT8))
+        return max_pool8(k);
     onyx_status st = nhwc_require_image(k, 0);
     if (st) return st;
     const onyx_tensor *x = k_input(k, 0);

@@ -14,9 +14,10 @@
  * row over all channels of a pixel, with the weight zero point folded into
  * int16 weights.
  *
- * The operators' tensors are NCHW: X (and Z) are transposed into the
- * scratch, the kernel's bytes flipped when their signedness differs from the
- * kernel's, and the NHWC results transposed into Y.
+ * ai.onyx.NhwcQConv (what the layout pass makes of QConv) reads and writes
+ * NHWC tensors in place; the NCHW operators transpose X (and Z) into the
+ * scratch and the results back into Y. X's bytes are flipped into the scratch
+ * when their signedness differs from the kernel's.
  *
  * The fast path needs W constant (an initializer when the session is created)
  * and, except for depthwise, one weight zero point that is 0 for int8 or 128
@@ -69,20 +70,21 @@ static onyx_status ints_attr(onyx_kctx *k, const char *name, int n, int64_t def,
     return ONYX_OK;
 }
 
-/* X [N, C, spatial...] against W [M, C/group, k...]. *ok = false (no error)
- * when the rank is not 1-D or 2-D. */
-static onyx_status qgeom_make(onyx_kctx *k, const onyx_tensor *x, const onyx_tensor *w, qgeom *g,
-                              bool *ok)
+/* X [N, C, spatial...] (or [N, H, W, C] when nhwc) against W [M, C/group,
+ * k...]. *ok = false (no error) when the rank is not 1-D or 2-D (2-D for
+ * NHWC). */
+static onyx_status qgeom_make(onyx_kctx *k, const onyx_tensor *x, const onyx_tensor *w, bool nhwc,
+                              qgeom *g, bool *ok)
 {
     memset(g, 0, sizeof *g);
-    *ok = x->rank == w->rank && (x->rank == 3 || x->rank == 4);
+    *ok = x->rank == w->rank && (x->rank == 4 || (x->rank == 3 && !nhwc));
     if (!*ok) return ONYX_OK;
     int nsp = x->rank - 2;
     g->nsp = nsp;
     g->n = x->dims[0];
-    g->c = x->dims[1];
-    g->h = nsp == 2 ? x->dims[2] : 1;
-    g->w = x->dims[x->rank - 1];
+    g->c = x->dims[nhwc ? 3 : 1];
+    g->h = nsp == 2 ? x->dims[nhwc ? 1 : 2] : 1;
+    g->w = x->dims[nhwc ? 2 : x->rank - 1];
     g->m = w->dims[0];
     g->cg = w->dims[1];
     g->kh = nsp == 2 ? w->dims[2] : 1;
@@ -346,7 +348,7 @@ static void dw_thread(void *arg, int64_t begin, int64_t end)
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-static onyx_status qc_fast(onyx_kctx *k, int kind, qc_state *s, bool *done)
+static onyx_status qc_fast(onyx_kctx *k, int kind, qc_state *s, bool nhwc, bool *done)
 {
     const qc_io *io = io_of(kind);
     *done = false;
@@ -357,7 +359,7 @@ static onyx_status qc_fast(onyx_kctx *k, int kind, qc_state *s, bool *done)
     const onyx_tensor *x = k_input(k, io->x), *w = k_input(k, io->w);
     qgeom g;
     bool ok;
-    if ((st = qgeom_make(k, x, w, &g, &ok)) || !ok) return st;
+    if ((st = qgeom_make(k, x, w, nhwc, &g, &ok)) || !ok) return st;
     if (g.m != s->m || g.cg != s->cg || g.group != s->group || g.kh != s->kh || g.kw != s->kw)
         return ONYX_OK;
     int64_t M = g.m, C = g.c, P = g.oh * g.ow, HW = g.h * g.w, T = g.kh * g.kw;
@@ -401,6 +403,7 @@ static onyx_status qc_fast(onyx_kctx *k, int kind, qc_state *s, bool *done)
     }
     int64_t dims[4] = {g.n, M, g.oh, g.ow};
     if (g.nsp == 1) dims[2] = g.ow;
+    if (nhwc) dims[1] = g.oh, dims[2] = g.ow, dims[3] = M;
     int rank = g.nsp + 2;
     if (Z) {
         bool same = Z->kind == ONYX_KIND_TENSOR && Z->dtype == ONYX_FLOAT && Z->rank == rank;
@@ -430,16 +433,18 @@ static onyx_status qc_fast(onyx_kctx *k, int kind, qc_state *s, bool *done)
         free(pv);
         return ONYX_OK;
     }
-    /* scratch: NHWC input, residual and outputs, depthwise accumulators */
+    /* scratch: NHWC input (flipped), residual and outputs, depthwise
+     * accumulators; an NHWC operator reads and writes its tensors in place */
     bool flip;
     int32_t zak = qgemm_a_zero_point(s->uk, x->dtype == ONYX_INT8, (int32_t)zx, &flip);
     int threads = k_num_threads(k) > 0 ? k_num_threads(k) : 1;
     size_t nx = (size_t)(g.n * HW * C), ny = (size_t)(g.n * P * M);
-    size_t o_x = 0, o_z = align64(nx), o_f = o_z + align64(Z ? ny * 4 : 0);
-    size_t o_q = o_f + align64(yf || yi ? ny * 4 : 0), o_acc = o_q + align64(yq ? ny : 0);
+    bool copy_x = !nhwc || flip, copy_out = !nhwc;
+    size_t o_x = 0, o_z = align64(copy_x ? nx : 0), o_f = o_z + align64(Z && copy_out ? ny * 4 : 0);
+    size_t o_q = o_f + align64((yf || yi) && copy_out ? ny * 4 : 0), o_acc = o_q + align64(yq && copy_out ? ny : 0);
     size_t total = o_acc + (s->depthwise ? (size_t)threads * (size_t)((C + 15) & ~(int64_t)15) * 4 : 0);
     k_scratch_buf own = {0};
-    uint8_t *scr = ql_scratch(k, QL_SCRATCH_SLOT, &own, total);
+    uint8_t *scr = ql_scratch(k, QL_SCRATCH_SLOT, &own, total ? total : 64);
     if (!scr || (C > s->zero_cap && !(s->zero = realloc(s->zero, (size_t)C)))) {
         k_scratch_free(&own);
         free(pv);
@@ -447,14 +452,27 @@ static onyx_status qc_fast(onyx_kctx *k, int kind, qc_state *s, bool *done)
     }
     if (C > s->zero_cap) s->zero_cap = C;
     memset(s->zero, zak & 0xff, (size_t)C);
-    uint8_t *xn = scr + o_x;
-    float *zn = Z ? (float *)(scr + o_z) : NULL, *yfn = (float *)(scr + o_f);
-    uint8_t *yqn = scr + o_q;
-    for (int64_t n = 0; n < g.n; n++)
-        transpose_u8((const uint8_t *)x->data + n * C * HW, xn + n * HW * C, C, HW, flip ? 0x80 : 0);
-    if (Z)
-        for (int64_t n = 0; n < g.n; n++)
-            transpose_32((const float *)Z->data + n * M * P, zn + n * P * M, M, P);
+    const uint8_t *xn = x->data;
+    const float *zn = Z ? Z->data : NULL;
+    float *yfn = yf ? yf->data : yi ? (float *)yi->data : NULL;
+    uint8_t *yqn = yq ? yq->data : NULL;
+    if (copy_x) {
+        uint8_t *xc = scr + o_x;
+        if (nhwc) qgemm_flip_bytes(xc, x->data, (int64_t)nx);
+        else
+            for (int64_t n = 0; n < g.n; n++)
+                transpose_u8((const uint8_t *)x->data + n * C * HW, xc + n * HW * C, C, HW, flip ? 0x80 : 0);
+        xn = xc;
+    }
+    if (copy_out) {
+        if (Z) {
+            float *zc = (float *)(scr + o_z);
+            for (int64_t n = 0; n < g.n; n++) transpose_32((const float *)Z->data + n * M * P, zc + n * P * M, M, P);
+            zn = zc;
+        }
+        yfn = (float *)(scr + o_f);
+        yqn = scr + o_q;
+    }
     /* the epilogue: ib = bias - za * colsum; scale the dequantized product (or
      * the QLinear multiplier) */
     const int32_t *ibias = kind == QC_QLINEAR && bias ? bias->data : NULL;
@@ -508,7 +526,7 @@ static onyx_status qc_fast(onyx_kctx *k, int kind, qc_state *s, bool *done)
         }
     }
     /* NHWC -> NCHW */
-    for (int64_t n = 0; n < g.n; n++) {
+    for (int64_t n = 0; n < g.n && copy_out; n++) {
         if (yi) transpose_32((int32_t *)yfn + n * P * M, (int32_t *)yi->data + n * M * P, P, M);
         if (yf) transpose_32(yfn + n * P * M, (float *)yf->data + n * M * P, P, M);
         if (yq) transpose_u8(yqn + n * P * M, (uint8_t *)yq->data + n * M * P, P, M, 0);
@@ -527,8 +545,8 @@ static double qparam_at(const onyx_tensor *t, int64_t i, double def)
 }
 
 /* Y = act(Conv(DQ(X), DQ(W)) + B + Z) in double, Y_q = QuantizeLinear(Y):
- * the definition, one output at a time. */
-static onyx_status qconv_reference(onyx_kctx *k)
+ * the definition, one output at a time (X, Z and Y in NCHW, or NHWC). */
+static onyx_status qconv_reference(onyx_kctx *k, bool nhwc)
 {
     onyx_status st;
     if ((st = k_require(k, 0, ONYX_UINT8, ONYX_INT8, ONYX_UNDEFINED)) ||
@@ -540,13 +558,16 @@ static onyx_status qconv_reference(onyx_kctx *k)
     if (!xs || !ws) return k_fail(k, ONYX_E_INVALID, "x_scale and w_scale are required");
     qgeom g;
     bool ok;
-    if ((st = qgeom_make(k, x, w, &g, &ok))) return st;
-    if (!ok) return k_fail(k, ONYX_E_UNSUPPORTED, "QConv is 1-D or 2-D (X has rank %d)", x->rank);
+    if ((st = qgeom_make(k, x, w, nhwc, &g, &ok))) return st;
+    if (!ok)
+        return k_fail(k, ONYX_E_UNSUPPORTED, "%s is %s (X has rank %d)", k->op_type,
+                      nhwc ? "2-D" : "1-D or 2-D", x->rank);
     gemm_act act;
     float p0, p1;
     if ((st = gemm_act_from_attrs(k, &act, &p0, &p1))) return st;
     int64_t dims[4] = {g.n, g.m, g.oh, g.ow};
     if (g.nsp == 1) dims[2] = g.ow;
+    if (nhwc) dims[1] = g.oh, dims[2] = g.ow, dims[3] = g.m;
     int rank = g.nsp + 2;
     int64_t P = g.oh * g.ow, ny = g.n * g.m * P;
     if (b && (b->dtype != ONYX_FLOAT || tensor_numel_of(b->rank, b->dims) != g.m))
@@ -564,27 +585,30 @@ static onyx_status qconv_reference(onyx_kctx *k)
     int64_t mg = g.m / g.group;
     for (int64_t e = 0; e < ny; e++) {
         int64_t p = e % P, j = (e / P) % g.m, n = e / (P * g.m), oh = p / g.ow, ow = p % g.ow;
+        int64_t oi = nhwc ? (n * P + p) * g.m + j : e; /* where this output lives */
         double swj = (float)qparam_at(ws, j, 1), zwj = qparam_at(wz, j, 0), acc = 0;
         int64_t g0 = (j / mg) * g.cg;
         for (int64_t c = 0; c < g.cg; c++)
             for (int64_t t = 0; t < g.kh * g.kw; t++) {
                 int64_t ih = oh * g.sh + (t / g.kw) * g.dh - g.ph, iw = ow * g.sw + (t % g.kw) * g.dw - g.pw;
                 if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
-                double xv = (k_get_f64(x, ((n * g.c + g0 + c) * g.h + ih) * g.w + iw) - zx) * sx;
+                int64_t xi = nhwc ? ((n * g.h + ih) * g.w + iw) * g.c + g0 + c
+                                   : ((n * g.c + g0 + c) * g.h + ih) * g.w + iw;
+                double xv = (k_get_f64(x, xi) - zx) * sx;
                 double wv = (k_get_f64(w, (j * g.cg + c) * g.kh * g.kw + t) - zwj) * swj;
                 acc += xv * wv;
             }
         if (b) acc += ((const float *)b->data)[j];
-        if (Z) acc += ((const float *)Z->data)[e];
+        if (Z) acc += ((const float *)Z->data)[oi];
         float v = gemm_act_scalar(act, p0, p1, (float)acc);
-        ((float *)yf->data)[e] = v;
+        ((float *)yf->data)[oi] = v;
         if (yq) {
             float q = rintf(v / (float)qparam_at(ys, 0, 1)) + (float)qparam_at(yz, 0, 0);
             bool sg = yq->dtype == ONYX_INT8;
             float lo = sg ? -128.0f : 0.0f, hi = sg ? 127.0f : 255.0f;
             q = q >= lo ? (q <= hi ? q : hi) : lo;
-            if (sg) ((int8_t *)yq->data)[e] = (int8_t)q;
-            else ((uint8_t *)yq->data)[e] = (uint8_t)q;
+            if (sg) ((int8_t *)yq->data)[oi] = (int8_t)q;
+            else ((uint8_t *)yq->data)[oi] = (uint8_t)q;
         }
     }
     return ONYX_OK;
@@ -595,27 +619,35 @@ static onyx_status qconv_reference(onyx_kctx *k)
 static onyx_status op_conv_integer(onyx_kctx *k)
 {
     bool done = false;
-    onyx_status st = k->state ? qc_fast(k, QC_INTEGER, k->state, &done) : ONYX_OK;
+    onyx_status st = k->state ? qc_fast(k, QC_INTEGER, k->state, false, &done) : ONYX_OK;
     return st || done ? st : conv_integer_reference(k);
 }
 
 static onyx_status op_qlinear_conv(onyx_kctx *k)
 {
     bool done = false;
-    onyx_status st = k->state ? qc_fast(k, QC_QLINEAR, k->state, &done) : ONYX_OK;
+    onyx_status st = k->state ? qc_fast(k, QC_QLINEAR, k->state, false, &done) : ONYX_OK;
     return st || done ? st : qlinear_conv_reference(k);
 }
 
 static onyx_status op_qconv(onyx_kctx *k)
 {
     bool done = false;
-    onyx_status st = k->state ? qc_fast(k, QC_FUSED, k->state, &done) : ONYX_OK;
-    return st || done ? st : qconv_reference(k);
+    onyx_status st = k->state ? qc_fast(k, QC_FUSED, k->state, false, &done) : ONYX_OK;
+    return st || done ? st : qconv_reference(k, false);
+}
+
+static onyx_status op_nhwc_qconv(onyx_kctx *k)
+{
+    bool done = false;
+    onyx_status st = k->state ? qc_fast(k, QC_FUSED, k->state, true, &done) : ONYX_OK;
+    return st || done ? st : qconv_reference(k, true);
 }
 
 const onyx_op_def onyx_ops_qconv[] = {
     {"", "ConvInteger", op_conv_integer, prepare_integer, qc_release},
     {"", "QLinearConv", op_qlinear_conv, prepare_qlinear, qc_release},
     {"ai.onyx", "QConv", op_qconv, prepare_fused, qc_release},
+    {"ai.onyx", "NhwcQConv", op_nhwc_qconv, prepare_fused, qc_release},
     {0},
 };

@@ -404,6 +404,58 @@ static bool sf_attention(sctx *c)
     return set_out(c, 0, q->dtype, 4, d);
 }
 
+/* ---------------------------------------------------------------- quantization */
+
+/* The type of an 8-bit zero point input (uint8 when absent). */
+static onyx_dtype zp_type(const sctx *c, int i)
+{
+    const si_value *z = IN(c, i);
+    return z && z->dtype == ONYX_INT8 ? ONYX_INT8 : ONYX_UINT8;
+}
+
+static bool sf_quantize(sctx *c)
+{
+    const si_value *x = IN(c, 0);
+    onyx_dtype dt = has_input(c, 2) ? zp_type(c, 2) : (onyx_dtype)k_attr_int(&c->kc, "output_dtype", ONYX_UINT8);
+    return x && set_out(c, 0, dt, x->rank, x->dims);
+}
+
+static bool sf_dequantize(sctx *c)
+{
+    const si_value *x = IN(c, 0);
+    return x && set_out(c, 0, ONYX_FLOAT, x->rank, x->dims);
+}
+
+static bool sf_dynamic_quantize(sctx *c)
+{
+    const si_value *x = IN(c, 0);
+    return x && set_out(c, 0, ONYX_UINT8, x->rank, x->dims) && set_out(c, 1, ONYX_FLOAT, 0, NULL) &&
+           set_out(c, 2, ONYX_UINT8, 0, NULL);
+}
+
+/* An integer operator shaped like `base` on inputs xi and wi, its outputs of
+ * types t0 and t1 (ONYX_UNDEFINED: none). */
+static bool q_like(sctx *c, bool (*base)(sctx *), int xi, int wi, onyx_dtype t0, onyx_dtype t1)
+{
+    if (!has_input(c, xi) || !has_input(c, wi)) return false;
+    si_value tmp = {0}, *outs[1] = {&tmp}, *ins[2] = {c->in[xi], c->in[wi]};
+    sctx b = *c;
+    b.n_in = 2, b.in = ins, b.n_out = 1, b.out = outs;
+    if (!base(&b) || !tmp.known) return false;
+    return set_out(c, 0, t0, tmp.rank, tmp.dims) && (t1 == ONYX_UNDEFINED || set_out(c, 1, t1, tmp.rank, tmp.dims));
+}
+
+static bool sf_conv_integer(sctx *c) { return q_like(c, sf_conv, 0, 1, ONYX_INT32, ONYX_UNDEFINED); }
+static bool sf_matmul_integer(sctx *c) { return q_like(c, sf_matmul, 0, 1, ONYX_INT32, ONYX_UNDEFINED); }
+static bool sf_qlinear_conv(sctx *c) { return q_like(c, sf_conv, 0, 3, zp_type(c, 7), ONYX_UNDEFINED); }
+static bool sf_qlinear_matmul(sctx *c) { return q_like(c, sf_matmul, 0, 3, zp_type(c, 7), ONYX_UNDEFINED); }
+static bool sf_qconv(sctx *c) { return q_like(c, sf_conv, 0, 3, ONYX_FLOAT, zp_type(c, 9)); }
+static bool sf_nhwc_qconv(sctx *c) { return q_like(c, sf_nhwc_conv, 0, 3, ONYX_FLOAT, zp_type(c, 9)); }
+static bool sf_qmatmul(sctx *c)
+{
+    return q_like(c, k_attr_int(&c->kc, "transB", 0) ? sf_gemm : sf_matmul, 0, 3, ONYX_FLOAT, zp_type(c, 9));
+}
+
 /* ---------------------------------------------------------------- layout */
 
 static bool sf_reshape(sctx *c)
@@ -895,6 +947,12 @@ static const struct {
     {"ai.onyx", "NhwcConv", sf_nhwc_conv}, {"ai.onyx", "NhwcMaxPool", sf_nhwc_pool},
     {"ai.onyx", "NhwcAveragePool", sf_nhwc_pool}, {"ai.onyx", "NhwcInstanceNormalization", sf_unary}, {"ai.onyx", "NhwcConvTranspose", sf_nhwc_conv_transpose},
     {"", "MatMul", sf_matmul}, {"ai.onyx", "FusedMatMul", sf_matmul}, {"ai.onyx", "Attention", sf_attention},
+    /* quantization */
+    {"", "QuantizeLinear", sf_quantize}, {"", "DequantizeLinear", sf_dequantize},
+    {"", "DynamicQuantizeLinear", sf_dynamic_quantize}, {"", "ConvInteger", sf_conv_integer},
+    {"", "MatMulInteger", sf_matmul_integer}, {"", "QLinearConv", sf_qlinear_conv},
+    {"", "QLinearMatMul", sf_qlinear_matmul}, {"ai.onyx", "QConv", sf_qconv},
+    {"ai.onyx", "NhwcQConv", sf_nhwc_qconv}, {"ai.onyx", "QMatMul", sf_qmatmul},
     /* layout */
     {"", "Reshape", sf_reshape}, {"", "Flatten", sf_flatten}, {"", "Transpose", sf_transpose},
     {"", "Concat", sf_concat}, {"", "Split", sf_split}, {"", "Slice", sf_slice}, {"", "Gather", sf_gather},

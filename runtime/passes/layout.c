@@ -6,7 +6,8 @@
  * 1. Every 2-D float Conv/FusedConv with constant weights becomes an
  *    ai.onyx.NhwcConv between two Transposes: X -> NHWC before it, the
  *    result -> NCHW after it (the residual Z of a FusedConv gets its own
- *    Transpose to NHWC). MaxPool/AveragePool whose input is already available
+ *    Transpose to NHWC). A 2-D integer ai.onyx.QConv (qdq_fuse.c) becomes
+ *    ai.onyx.NhwcQConv the same way, both its outputs rerouted. MaxPool/AveragePool whose input is already available
  *    in NHWC become NhwcMaxPool/NhwcAveragePool the same way.
  * 2. Transposes to NCHW are pushed down through the ops that do not care
  *    about the layout, which then run on the NHWC data directly: elementwise
@@ -82,17 +83,19 @@ static const char *fresh(layout_ctx *lc, const char *base, const char *suffix)
     return r;
 }
 
-/* Node i's output 0 is produced in NHWC under a new name, and a Transpose
+/* Node i's output k is produced in NHWC under a new name, and a Transpose
  * gives the old name its NCHW value back. */
-static bool reroute_output(layout_ctx *lc, int i)
+static bool reroute_output_at(layout_ctx *lc, int i, int k)
 {
     onyx_graph *g = lc->c->g;
-    const char *old = g->nodes[i].outputs[0];
+    const char *old = g->nodes[i].outputs[k];
     const char *nhwc = fresh(lc, old, "_nhwc");
     if (!nhwc) return false;
-    g->nodes[i].outputs[0] = nhwc;
+    g->nodes[i].outputs[k] = nhwc;
     return add_transpose(lc, nhwc, old, to_nchw);
 }
+
+static bool reroute_output(layout_ctx *lc, int i) { return reroute_output_at(lc, i, 0); }
 
 /* Input slot k of node i reads the NHWC form of its value: the source of a
  * Transpose to NCHW, or a new Transpose to NHWC. */
@@ -162,8 +165,34 @@ static bool convert_conv(layout_ctx *lc, int i)
     return true;
 }
 
-/* A 2-D float MaxPool/AveragePool (one output) or an InstanceNormalization
- * whose input is already NHWC: the name of its NHWC form, or NULL. */
+/* ai.onyx.QConv (ops/qconv.c): 8-bit X, constant W, float Z; both outputs
+ * (float Y and the requantized Yq) move. */
+static bool convertible_qconv(pass_ctx *c, const onyx_node *n)
+{
+    if (strcmp(n->domain, "ai.onyx") || strcmp(n->op_type, "QConv") || n->n_inputs < 4) return false;
+    const onyx_tensor *w = ge_const(c->g, n->inputs[3]);
+    const pass_shape *x = pass_shape_of(c, n->inputs[0]);
+    if (!w || w->rank != 4 || w->dims[2] * w->dims[3] > MAX_TAPS) return false;
+    if (!x || x->rank != 4 || (x->dtype != ONYX_UINT8 && x->dtype != ONYX_INT8)) return false;
+    if (n->n_inputs > 7 && n->inputs[7][0] && !float_image(c, n->inputs[7])) return false;
+    return pass_may_emit(c, "NhwcQConv");
+}
+
+static bool convert_qconv(layout_ctx *lc, int i)
+{
+    onyx_graph *g = lc->c->g;
+    g->nodes[i].op_type = "NhwcQConv";
+    if (!nhwc_input(lc, i, 0)) return false;
+    if (g->nodes[i].n_inputs > 7 && g->nodes[i].inputs[7][0] && !nhwc_input(lc, i, 7)) return false;
+    for (int k = 0; k < g->nodes[i].n_outputs; k++)
+        if (g->nodes[i].outputs[k][0] && !reroute_output_at(lc, i, k)) return false;
+    pass_note(lc->c, "QConv->NhwcQConv");
+    return true;
+}
+
+/* A 2-D MaxPool/AveragePool (one output; float, or 8-bit for MaxPool) or an
+ * InstanceNormalization whose input is already NHWC: the name of its NHWC
+ * form, or NULL. */
 static const char *convertible_pool(pass_ctx *c, const onyx_node *n)
 {
     if (!n->domain[0] && !strcmp(n->op_type, "InstanceNormalization") && n->n_inputs == 3 && n->n_outputs == 1 &&
@@ -174,7 +203,12 @@ static const char *convertible_pool(pass_ctx *c, const onyx_node *n)
     if (!mx && !avg) return NULL;
     const onyx_attr *ks = ge_attr(n, "kernel_shape");
     if (!ks || ks->n != 2 || (mx && ge_attr_int(n, "storage_order", 0) != 0)) return NULL;
-    if (!nhwc_source(c->g, n->inputs[0])) return NULL;
+    const char *src = nhwc_source(c->g, n->inputs[0]);
+    if (!src) return NULL;
+    /* NhwcMaxPool also pools 8-bit images (a quantized model's) */
+    const pass_shape *xs = pass_shape_of(c, n->inputs[0]);
+    onyx_dtype dt = xs ? xs->dtype : ONYX_UNDEFINED;
+    if (dt != ONYX_FLOAT && !(mx && (dt == ONYX_UINT8 || dt == ONYX_INT8))) return NULL;
     const char *op = mx ? "NhwcMaxPool" : "NhwcAveragePool";
     return pass_may_emit(c, op) ? op : NULL;
 }
@@ -184,7 +218,9 @@ static const char *convertible_pool(pass_ctx *c, const onyx_node *n)
 static const char *const unary_ops[] = {
     "Relu", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "HardSwish", "HardSigmoid", "Elu", "Selu", "Erf", "Sqrt",
     "Exp", "Log", "Abs", "Neg", "Reciprocal", "Softplus", "Softsign", "Floor", "Ceil", "Round", "Sign", "Mish",
-    "Celu", "ThresholdedRelu", "Identity", "Cast", NULL};
+    "Celu", "ThresholdedRelu", "Identity", "Cast",
+    /* per tensor (their scale and zero point are one element) */
+    "QuantizeLinear", "DequantizeLinear", NULL};
 static const char *const binary_ops[] = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean",
                                          "PRelu", NULL};
 
@@ -577,10 +613,11 @@ onyx_status pass_layout(pass_ctx *c, onyx_error *err)
     if (st != ONYX_OK) return st;
     layout_ctx lc = {c, err, false};
     int n_nodes = c->g->n_nodes;
-    for (int i = 0; i < n_nodes && !lc.oom; i++)
-        if (!ge_dead(&c->g->nodes[i]) &&
-            (convertible_conv(c, &c->g->nodes[i]) || convertible_conv_transpose(c, &c->g->nodes[i])))
-            convert_conv(&lc, i);
+    for (int i = 0; i < n_nodes && !lc.oom; i++) {
+        if (ge_dead(&c->g->nodes[i])) continue;
+        if (convertible_conv(c, &c->g->nodes[i]) || convertible_conv_transpose(c, &c->g->nodes[i])) convert_conv(&lc, i);
+        else if (convertible_qconv(c, &c->g->nodes[i])) convert_qconv(&lc, i);
+    }
     /* each sweep moves the Transposes at least one node further; the bound
      * only guards against a rewrite that would undo another */
     for (int round = 0; round < 4 * n_nodes + 8 && !lc.oom; round++) {
