@@ -341,7 +341,7 @@ static void dw_thread(void *arg, int64_t begin, int64_t end)
         int32_t *acc = jb->acc + t * ((C + 15) & ~(int64_t)15);
         for (int64_t p = p0; p < p1; p++) {
             jb->s->uk->dw(C, T, jb->s->ind + p * T, jb->off, jb->s->zero, jb->s->dww, acc);
-            jb->s->uk->row_out(jb->o, acc, p, 0, C);
+            jb->s->uk->tile_out(jb->o, acc, 0, p, 1, 0, C);
         }
     }
 }

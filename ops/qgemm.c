@@ -78,6 +78,12 @@ void qgemm_row_out_scalar(const qgemm_out *o, const int32_t *acc, int64_t i, int
     }
 }
 
+void qgemm_tile_out_scalar(const qgemm_out *o, const int32_t *acc, int64_t ldacc, int64_t i0,
+                           int64_t mr, int64_t j0, int64_t n)
+{
+    for (int64_t r = 0; r < mr; r++) qgemm_row_out_scalar(o, acc + r * ldacc, i0 + r, j0, n);
+}
+
 /* Blocks of 8 channels, one tap after another ([block][tap][8]). */
 static void qdw_generic(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
                         const uint8_t *zero, const int16_t *w, int32_t *acc)
@@ -96,7 +102,7 @@ static void qdw_generic(int64_t channels, int64_t taps, const uint8_t *const *in
 
 const qgemm_ukernel qgemm_u8s8_4x8_generic = {
     "qgemm_u8s8_4x8_generic", GMR, GNR, false, false, qgemm_u8s8_4x8_generic_tile,
-    qgemm_row_out_scalar, qdw_generic, 8, false};
+    qgemm_tile_out_scalar, qdw_generic, 8, false};
 
 /* ---- dispatch ---- */
 
@@ -278,6 +284,18 @@ typedef struct qjob {
     bool split_m;
 } qjob;
 
+/* Asks for the epilogue's residual and float output lines of a tile before
+ * its product runs, so their cache misses overlap the multiply-adds (a
+ * ResNet block streams a float residual in and out of every conv). */
+static void prefetch_out(const qgemm_out *o, int64_t i0, int64_t mr, int64_t j0, int64_t nr)
+{
+    for (int64_t i = i0; i < i0 + mr; i++)
+        for (int64_t j = j0; j < j0 + nr; j += 16) {
+            if (o->z) __builtin_prefetch(o->z + i * o->z_rs + j, 0, 3);
+            if (o->yf) __builtin_prefetch(o->yf + i * o->yf_rs + j, 1, 3);
+        }
+}
+
 static void q_block(const qjob *jb, int64_t mt0, int64_t mt1, int64_t p0, int64_t p1)
 {
     const qgemm_ukernel *uk = jb->uk;
@@ -298,9 +316,9 @@ static void q_block(const qjob *jb, int64_t mt0, int64_t mt1, int64_t p0, int64_
             }
             for (int64_t p = pb; p < pe; p++) {
                 int64_t j0 = p * NR, nr = jb->n - j0 < NR ? jb->n - j0 : NR;
+                if (jb->o->z || jb->o->yf) prefetch_out(jb->o, i0, mr, jb->j_base + j0, nr);
                 uk->tile(a->ks, a->kc, ap, a->ind ? a->off : 0, a->zero, jb->b + p * jb->panel, acc);
-                for (int64_t i = 0; i < mr; i++)
-                    uk->row_out(jb->o, acc + i * NR, i0 + i, jb->j_base + j0, nr);
+                uk->tile_out(jb->o, acc, NR, i0, mr, jb->j_base + j0, nr);
             }
         }
     }

@@ -88,8 +88,10 @@ typedef struct qgemm_ukernel {
      * bytes each, plus a_off unless the pointer is zero) times the panel b */
     void (*tile)(int64_t ks, int64_t kc, const uint8_t *const *a, int64_t a_off,
                  const uint8_t *zero, const int8_t *b, int32_t *c);
-    /* the epilogue of row i, columns j0 .. j0 + n (acc[0..n)) */
-    void (*row_out)(const qgemm_out *o, const int32_t *acc, int64_t i, int64_t j0, int64_t n);
+    /* the epilogue of rows i0 .. i0 + mr, columns j0 .. j0 + n: row r's
+     * accumulators at acc + r * ldacc */
+    void (*tile_out)(const qgemm_out *o, const int32_t *acc, int64_t ldacc, int64_t i0, int64_t mr,
+                     int64_t j0, int64_t n);
     /* depthwise: acc[c] = sum_t in[t][c] * w[t][c], c < channels, in[t] =
      * ptrs[t] (+ off unless zero); w packed by qdw_pack_w for this kernel */
     void (*dw)(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
@@ -120,8 +122,11 @@ extern const qgemm_ukernel qgemm_s8s8_8x12_neondot;
 extern const qgemm_ukernel qgemm_s8s8_4x8_neon;
 #endif
 
-/* The scalar epilogue (every path uses it for what its vector one skips). */
+/* The scalar epilogue of one row (every path uses it for what its vector one
+ * skips), and of a tile. */
 void qgemm_row_out_scalar(const qgemm_out *o, const int32_t *acc, int64_t i, int64_t j0, int64_t n);
+void qgemm_tile_out_scalar(const qgemm_out *o, const int32_t *acc, int64_t ldacc, int64_t i0,
+                           int64_t mr, int64_t j0, int64_t n);
 /* Rounds and saturates one value like QuantizeLinear (half to even). */
 static inline int32_t qgemm_quantize_value(float v, float inv_ys, float yzp, bool is_signed)
 {

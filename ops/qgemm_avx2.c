@@ -169,6 +169,12 @@ AVX2 static void qgemm_row_out_avx2(const qgemm_out *o, const int32_t *acc, int6
     if (j < n) qgemm_row_out_scalar(o, acc + j, i, j0 + j, n - j);
 }
 
+AVX2 static void qgemm_tile_out_avx2(const qgemm_out *o, const int32_t *acc, int64_t ldacc, int64_t i0,
+                                     int64_t mr, int64_t j0, int64_t n)
+{
+    for (int64_t r = 0; r < mr; r++) qgemm_row_out_avx2(o, acc + r * ldacc, i0 + r, j0, n);
+}
+
 /* 16 channels per pass over the taps, two taps per vpmaddwd (the layout of
  * qdw_avx512 with two 128-bit lanes); a partial block is copied first. */
 AVX2 static void qdw_avx2(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
@@ -218,8 +224,8 @@ AVX2 static void qdw_avx2(int64_t channels, int64_t taps, const uint8_t *const *
 
 const qgemm_ukernel qgemm_u8s8_6x16_avxvnni = {
     "qgemm_u8s8_6x16_avxvnni", 6, 16, false, false, qgemm_u8s8_6x16_avxvnni_tile,
-    qgemm_row_out_avx2, qdw_avx2, 16, true};
+    qgemm_tile_out_avx2, qdw_avx2, 16, true};
 const qgemm_ukernel qgemm_u8s8_4x16_avx2 = {
     "qgemm_u8s8_4x16_avx2", 4, 16, false, true, qgemm_u8s8_4x16_avx2_tile,
-    qgemm_row_out_avx2, qdw_avx2, 16, true};
+    qgemm_tile_out_avx2, qdw_avx2, 16, true};
 #endif

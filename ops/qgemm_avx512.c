@@ -118,46 +118,68 @@ AVX512 static void qgemm_u8s8_8x32_avx512bw_tile(int64_t ks, int64_t kc, const u
     ROWS8(STORE_ROW)
 }
 
-AVX512 static void qgemm_row_out_avx512(const qgemm_out *o, const int32_t *acc, int64_t i, int64_t j0,
-                                        int64_t n)
+/* v (already divided by y_scale) to bytes: round half to even (the default
+ * MXCSR mode), add the zero point, saturate. v is first capped at 2^30 so
+ * huge values saturate high; NaN stays NaN (min returns its second operand
+ * for NaN), converts to INT_MIN and saturates low, as QuantizeLinear's. */
+AVX512 static inline __m128i quantize16(__m512 v, __m512i zp, bool is_signed)
 {
-    const int32_t *ib = o->ib + j0;
-    __m512i rc = _mm512_set1_epi32(o->rowc ? o->rowc[i] : 0);
-    if (o->yi) {
-        int32_t *y = o->yi + i * o->yi_rs + j0;
-        for (int64_t j = 0; j < n; j += 16) {
-            __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-            __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, acc + j),
-                                         _mm512_maskz_loadu_epi32(m, ib + j));
-            _mm512_mask_storeu_epi32(y + j, m, _mm512_add_epi32(a, rc));
-        }
-        return;
-    }
-    const float *sc = o->scale + j0, *fb = o->fb ? o->fb + j0 : NULL;
-    const float *z = o->z ? o->z + i * o->z_rs + j0 : NULL;
-    float *yf = o->yf ? o->yf + i * o->yf_rs + j0 : NULL;
-    uint8_t *yq = o->yq ? (uint8_t *)o->yq + i * o->yq_rs + j0 : NULL;
-    __m512 inv = _mm512_set1_ps(o->inv_ys), zp = _mm512_set1_ps(o->yzp);
-    __m512 lo = _mm512_set1_ps(o->yq_signed ? -128.0f : 0.0f);
-    __m512 hi = _mm512_set1_ps(o->yq_signed ? 127.0f : 255.0f);
+    __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_min_ps(_mm512_set1_ps(1073741824.0f), v)), zp);
+    return is_signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_setzero_si512()));
+}
+
+/* The epilogue of a tile, 16 columns at a time: the per-column bias,
+ * correction and scale are loaded once for all its rows. When only the
+ * requantized output is wanted and the activation is piecewise linear (none,
+ * Relu, Clip), everything is computed already divided by y_scale: one FMA
+ * per value instead of a multiply, an add and a multiply. */
+AVX512 static void qgemm_tile_out_avx512(const qgemm_out *o, const int32_t *acc, int64_t ldacc,
+                                         int64_t i0, int64_t mr, int64_t j0, int64_t n)
+{
+    const __m512i zp = _mm512_set1_epi32((int32_t)o->yzp);
+    const __m512 inv = _mm512_set1_ps(o->inv_ys), zero = _mm512_setzero_ps();
+    bool linear = o->act == GEMM_ACT_NONE || o->act == GEMM_ACT_RELU || o->act == GEMM_ACT_CLIP;
+    bool qdom = o->yq && !o->yf && linear && o->inv_ys > 0;
+    /* Clip's bounds, in the domain the activation is applied in */
+    const __m512 amin = _mm512_set1_ps(o->p0 * (qdom ? o->inv_ys : 1.0f));
+    const __m512 amax = _mm512_set1_ps(o->p1 * (qdom ? o->inv_ys : 1.0f));
     for (int64_t j = 0; j < n; j += 16) {
         /* the last vector is masked: no scalar tail */
         __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-        __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, acc + j),
-                                     _mm512_maskz_loadu_epi32(m, ib + j));
-        __m512 v = _mm512_cvtepi32_ps(_mm512_add_epi32(a, rc));
-        __m512 s = _mm512_maskz_loadu_ps(m, sc + j);
-        /* without a float bias a plain product, as the QLinear reference computes it */
-        v = fb ? _mm512_fmadd_ps(v, s, _mm512_maskz_loadu_ps(m, fb + j)) : _mm512_mul_ps(v, s);
-        if (z) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, z + j));
-        v = qgemm_act_vec(o, v);
-        if (yf) _mm512_mask_storeu_ps(yf + j, m, v);
-        if (yq) {
-            __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(v, inv),
-                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            /* max returns its second operand for NaN: NaN saturates to lo */
-            q = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(q, zp), lo), hi);
-            _mm_mask_storeu_epi8(yq + j, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q)));
+        int64_t jc = j0 + j;
+        __m512i ib = _mm512_maskz_loadu_epi32(m, o->ib + jc);
+        if (o->yi) {
+            for (int64_t r = 0; r < mr; r++) {
+                __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, acc + r * ldacc + j), ib);
+                if (o->rowc) a = _mm512_add_epi32(a, _mm512_set1_epi32(o->rowc[i0 + r]));
+                _mm512_mask_storeu_epi32(o->yi + (i0 + r) * o->yi_rs + jc, m, a);
+            }
+            continue;
+        }
+        __m512 sc = _mm512_maskz_loadu_ps(m, o->scale + jc);
+        __m512 fb = o->fb ? _mm512_maskz_loadu_ps(m, o->fb + jc) : zero;
+        if (qdom) {
+            sc = _mm512_mul_ps(sc, inv);
+            fb = _mm512_mul_ps(fb, inv);
+        }
+        for (int64_t r = 0; r < mr; r++) {
+            int64_t i = i0 + r;
+            __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, acc + r * ldacc + j), ib);
+            if (o->rowc) a = _mm512_add_epi32(a, _mm512_set1_epi32(o->rowc[i]));
+            /* without a float bias a plain product, as the QLinear reference computes it */
+            __m512 v = o->fb ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), sc, fb)
+                             : _mm512_mul_ps(_mm512_cvtepi32_ps(a), sc);
+            if (o->z) {
+                __m512 z = _mm512_maskz_loadu_ps(m, o->z + i * o->z_rs + jc);
+                v = qdom ? _mm512_fmadd_ps(z, inv, v) : _mm512_add_ps(v, z);
+            }
+            if (o->act == GEMM_ACT_RELU) v = _mm512_max_ps(v, zero);
+            else if (o->act == GEMM_ACT_CLIP) v = _mm512_min_ps(_mm512_max_ps(v, amin), amax);
+            else if (o->act != GEMM_ACT_NONE) v = qgemm_act_vec(o, v);
+            if (o->yf) _mm512_mask_storeu_ps(o->yf + i * o->yf_rs + jc, m, v);
+            if (o->yq)
+                _mm_mask_storeu_epi8((uint8_t *)o->yq + i * o->yq_rs + jc, m,
+                                     quantize16(qdom ? v : _mm512_mul_ps(v, inv), zp, o->yq_signed));
         }
     }
 }
@@ -198,8 +220,8 @@ AVX512 static void qdw_avx512(int64_t channels, int64_t taps, const uint8_t *con
 
 const qgemm_ukernel qgemm_u8s8_8x32_avx512vnni = {
     "qgemm_u8s8_8x32_avx512vnni", 8, 32, false, false, qgemm_u8s8_8x32_avx512vnni_tile,
-    qgemm_row_out_avx512, qdw_avx512, 32, true};
+    qgemm_tile_out_avx512, qdw_avx512, 32, true};
 const qgemm_ukernel qgemm_u8s8_8x32_avx512bw = {
     "qgemm_u8s8_8x32_avx512bw", 8, 32, false, true, qgemm_u8s8_8x32_avx512bw_tile,
-    qgemm_row_out_avx512, qdw_avx512, 32, true};
+    qgemm_tile_out_avx512, qdw_avx512, 32, true};
 #endif

@@ -158,6 +158,12 @@ static void qgemm_row_out_neon(const qgemm_out *o, const int32_t *acc, int64_t i
     if (j < n) qgemm_row_out_scalar(o, acc + j, i, j0 + j, n - j);
 }
 
+static void qgemm_tile_out_neon(const qgemm_out *o, const int32_t *acc, int64_t ldacc, int64_t i0,
+                                int64_t mr, int64_t j0, int64_t n)
+{
+    for (int64_t r = 0; r < mr; r++) qgemm_row_out_neon(o, acc + r * ldacc, i0 + r, j0, n);
+}
+
 /* 8 channels per pass over the taps: widen to int16, vmlal into int32. A
  * partial block is copied first. Weights [block][tap][8]. */
 static void qdw_neon(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
@@ -195,8 +201,8 @@ static void qdw_neon(int64_t channels, int64_t taps, const uint8_t *const *in, i
 
 const qgemm_ukernel qgemm_s8s8_8x12_neondot = {
     "qgemm_s8s8_8x12_neondot", 8, 12, true, false, qgemm_s8s8_8x12_neondot_tile,
-    qgemm_row_out_neon, qdw_neon, 8, false};
+    qgemm_tile_out_neon, qdw_neon, 8, false};
 const qgemm_ukernel qgemm_s8s8_4x8_neon = {
     "qgemm_s8s8_4x8_neon", 4, 8, true, false, qgemm_s8s8_4x8_neon_tile,
-    qgemm_row_out_neon, qdw_neon, 8, false};
+    qgemm_tile_out_neon, qdw_neon, 8, false};
 #endif

@@ -247,6 +247,13 @@ static double node_flops(const onyx_node_info *n, int ni, const onyx_tensor *con
     const char *op = n->op_type;
     const onyx_tensor *y = no > 0 ? out[0] : NULL;
     const onyx_tensor *a = ni > 0 ? in[0] : NULL, *b = ni > 1 ? in[1] : NULL;
+    /* the quantized forms: B (W) at input 3; QConv/QMatMul may leave out the float output */
+    if (!strcmp(op, "QLinearConv") || !strcmp(op, "QConv") || !strcmp(op, "NhwcQConv") ||
+        !strcmp(op, "QLinearMatMul") || !strcmp(op, "QMatMul")) {
+        b = ni > 3 ? in[3] : NULL;
+        if (!y && no > 1) y = out[1];
+        op = strstr(op, "Conv") ? "Conv" : "MatMul";
+    }
     if (!y || !a || !b) return 0;
     bool onyx_dom = !strcmp(n->domain, "ai.onyx");
     bool std_dom = !n->domain[0] || !strcmp(n->domain, "ai.onnx");
@@ -1002,7 +1009,7 @@ static void write_md(FILE *f, const result *r)
     fprintf(f, "| parameters | %s (%lld, %.1f MB of weights) |\n", a, (long long)r->params,
             (double)r->weight_bytes / 1e6);
     human_count(a, sizeof a, r->flops / 2);
-    fprintf(f, "| MACs | %s per run (%.3f GFLOP; Conv/Gemm/MatMul/Attention) |\n", a, r->flops / 1e9);
+    fprintf(f, "| MACs | %s per run (%.3f GFLOP; Conv/Gemm/MatMul/Attention, float or integer) |\n", a, r->flops / 1e9);
     fprintf(f, "| inputs | %s |\n| nodes | %d in the file, %d after the graph passes |\n| threads | %d |\n", r->inputs,
             r->n_nodes, r->n_nodes_run, r->threads);
     mb_or_na(a, sizeof a, r->load_rss_mb);
