@@ -184,11 +184,41 @@ size_t qgemm_packed_b_bytes(const qgemm_ukernel *uk, int64_t ks, int64_t kc, int
     return (size_t)(ceil_div(n, uk->nr) * panel_bytes(uk, ks, kc));
 }
 
+/* The common case of a run-time B (an activation x activation product): one
+ * tap, rows of n contiguous bytes, no split planes. Four rows at a time. */
+static void pack_rows(int NR, int64_t kc, int64_t n, const uint8_t *src, int64_t cs,
+                      bool src_unsigned, int8_t *dst, int32_t *colsum)
+{
+    /* uint8 b is stored as b - 128, which is b ^ 0x80 read as int8 */
+    uint8_t fx = src_unsigned ? 0x80 : 0;
+    int8_t *d = dst;
+    for (int64_t j0 = 0; j0 < n; j0 += NR) {
+        int64_t nr = n - j0 < NR ? n - j0 : NR;
+        for (int64_t k0 = 0; k0 < kc; k0 += 4, d += NR * 4) {
+            memset(d, 0, (size_t)NR * 4);
+            for (int64_t r = 0; r < 4 && k0 + r < kc; r++) {
+                const uint8_t *row = src + (k0 + r) * cs + j0;
+                for (int64_t jj = 0; jj < nr; jj++) {
+                    int8_t v = (int8_t)(row[jj] ^ fx);
+                    d[jj * 4 + r] = v;
+                    if (colsum) colsum[j0 + jj] += v;
+                }
+            }
+        }
+    }
+}
+
 void qgemm_pack_b(const qgemm_ukernel *uk, int64_t ks, int64_t kc, int64_t n, const void *src,
                   bool src_unsigned, int64_t ts, int64_t cs, int64_t js, int8_t *dst,
                   int32_t *colsum)
 {
     int NR = uk->nr, planes = uk->b_split ? 2 : 1;
+    if (ks == 1 && js == 1 && planes == 1) {
+        if (colsum)
+            for (int64_t j = 0; j < n; j++) colsum[j] = 0;
+        pack_rows(NR, kc, n, src, cs, src_unsigned, dst, colsum);
+        return;
+    }
     const uint8_t *su = src;
     const int8_t *ss = src;
     if (colsum)
@@ -225,6 +255,36 @@ int32_t qgemm_a_zero_point(const qgemm_ukernel *uk, bool a_is_signed, int32_t za
 void qgemm_flip_bytes(uint8_t *dst, const uint8_t *src, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) dst[i] = src[i] ^ 0x80;
+}
+
+/* Sum of n bytes read as uint8 (xor'd with fx first), eight at a time in
+ * 16-bit lanes of a 64-bit word, flushed before the lanes can overflow. */
+static uint64_t byte_sum(const uint8_t *p, int64_t n, uint8_t fx)
+{
+    const uint64_t lo = 0x00FF00FF00FF00FFull, fxw = 0x0101010101010101ull * fx;
+    uint64_t total = 0;
+    int64_t i = 0;
+    while (n - i >= 8) {
+        uint64_t acc = 0;
+        for (int64_t blk = 0; blk < 128 && n - i >= 8; blk++, i += 8) { /* 2 * 128 * 255 < 65536 */
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            w ^= fxw;
+            acc += (w & lo) + ((w >> 8) & lo);
+        }
+        for (int s = 0; s < 64; s += 16) total += (acc >> s) & 0xFFFF;
+    }
+    for (; i < n; i++) total += (uint8_t)(p[i] ^ fx);
+    return total;
+}
+
+void qgemm_row_sums(const qgemm_ukernel *uk, const uint8_t *a, int64_t rows, int64_t k, int64_t lda,
+                    int32_t *out)
+{
+    /* an int8 byte b is (b ^ 0x80) - 128 read as uint8 */
+    for (int64_t r = 0; r < rows; r++)
+        out[r] = uk->a_signed ? (int32_t)((int64_t)byte_sum(a + r * lda, k, 0x80) - 128 * k)
+                              : (int32_t)byte_sum(a + r * lda, k, 0);
 }
 
 size_t qdw_packed_w_count(const qgemm_ukernel *uk, int64_t taps, int64_t channels)

@@ -153,6 +153,10 @@ void qgemm_pack_b(const qgemm_ukernel *uk, int64_t ks, int64_t kc, int64_t n, co
 int32_t qgemm_a_zero_point(const qgemm_ukernel *uk, bool a_is_signed, int32_t za, bool *flip);
 /* dst[i] = src[i] ^ 0x80. */
 void qgemm_flip_bytes(uint8_t *dst, const uint8_t *src, int64_t n);
+/* out[r] = sum of row r of A (k bytes, row stride lda) as this kernel reads
+ * them (uint8, or int8 for a_signed kernels). */
+void qgemm_row_sums(const qgemm_ukernel *uk, const uint8_t *a, int64_t rows, int64_t k, int64_t lda,
+                    int32_t *out);
 
 /* ---- the product ---- */
 

@@ -334,13 +334,10 @@ static onyx_status qmm_fast(onyx_kctx *k, int kind, qmm_state *s, bool *done)
     int8_t *bpack = s->packed ? s->packed : (int8_t *)(scr + off_pack);
     int32_t *colsum = s->packed ? s->colsum : (int32_t *)(scr + off_cs);
     int32_t *rowc = zbk ? (int32_t *)(scr + off_rc) : NULL;
-    if (rowc) /* -zb * the sum of each A row, in the kernel's domain */
-        for (int64_t r = 0; r < a_rows; r++) {
-            int64_t sum = 0;
-            const uint8_t *ar = abase + r * K;
-            for (int64_t c = 0; c < K; c++) sum += s->uk->a_signed ? (int8_t)ar[c] : ar[c];
-            rowc[r] = (int32_t)(-(int64_t)zbk * sum);
-        }
+    if (rowc) { /* -zb * the sum of each A row, in the kernel's domain */
+        qgemm_row_sums(s->uk, abase, a_rows, K, K, rowc);
+        for (int64_t r = 0; r < a_rows; r++) rowc[r] = (int32_t)(-(int64_t)zbk * rowc[r]);
+    }
     /* per-column scale: the dequantized product, or the QLinear multiplier */
     for (int64_t j = 0; j < N; j++)
         s->scale[j] = kind == QMM_QLINEAR ? p.sa * p.sb[j] / p.sy : p.sa * p.sb[j];

@@ -438,9 +438,11 @@ static onyx_status op_quantize_linear(onyx_kctx *k)
     if (k->state && sc && (z || !zp) && x->dtype == ONYX_FLOAT && l.mode < 2 &&
         (yt == ONYX_UINT8 || yt == ONYX_INT8) && (l.mode == 0 || l.inner > 1)) {
         const ql_vec *v = k->state;
-        for (int64_t r = 0; r < l.outer * l.D; r++) {
-            int64_t p = l.mode ? r % l.D : 0, off = r * l.inner;
-            v->quantize((const float *)x->data + off, l.inner, sc[p], z ? z[p] : 0.0f,
+        /* per tensor: one run over everything; per axis: one per (outer, d) */
+        int64_t rows = l.mode ? l.outer * l.D : 1, len = l.mode ? l.inner : tensor_numel_of(x->rank, x->dims);
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t p = l.mode ? r % l.D : 0, off = r * len;
+            v->quantize((const float *)x->data + off, len, sc[p], z ? z[p] : 0.0f,
                         yt == ONYX_INT8, false, (uint8_t *)y->data + off);
         }
         free(sc);
@@ -500,10 +502,11 @@ static onyx_status op_dequantize_linear(onyx_kctx *k)
     if (k->state && (x->dtype == ONYX_UINT8 || x->dtype == ONYX_INT8) && yt == ONYX_FLOAT &&
         l.mode < 2 && (l.mode == 0 || l.inner > 1)) {
         const ql_vec *v = k->state;
-        for (int64_t r = 0; r < l.outer * l.D; r++) {
-            int64_t p = l.mode ? r % l.D : 0, off = r * l.inner;
+        int64_t rows = l.mode ? l.outer * l.D : 1, len = l.mode ? l.inner : tensor_numel_of(x->rank, x->dims);
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t p = l.mode ? r % l.D : 0, off = r * len;
             float z = zp ? (float)k_get_f64(zp, p) : 0.0f;
-            v->dequantize((const uint8_t *)x->data + off, l.inner, x->dtype == ONYX_INT8, sc[p], z,
+            v->dequantize((const uint8_t *)x->data + off, len, x->dtype == ONYX_INT8, sc[p], z,
                           (float *)y->data + off);
         }
         free(sc);

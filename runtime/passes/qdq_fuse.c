@@ -23,12 +23,15 @@
  * -> Cast -> Mul(a_scale * b_scale) [-> Add(bias)], becomes a QMatMul with a
  * float A (quantized per run the same way).
  *
- * Two rewrites around it make more groups fuse: QuantizeLinear(MaxPool(Y))
- * becomes MaxPool(QuantizeLinear(Y)) (the maximum commutes with a monotone
- * quantization, and the Q then joins the conv that makes Y), and a
- * DequantizeLinear of a constant that nothing fused is evaluated once, so
- * unfused ops (ConvTranspose, layers kept in float) do not dequantize their
- * weights on every run.
+ * Rewrites around it save passes over float activations:
+ * QuantizeLinear(MaxPool(Y)) becomes MaxPool(QuantizeLinear(Y)) (the maximum
+ * commutes with a monotone quantization, and the Q then joins the conv that
+ * makes Y); QuantizeLinear(X * s) for a positive scalar s becomes
+ * QuantizeLinear(X) with y_scale / s; a QMatMul followed by a per-column Mul
+ * (layer scale) and a residual Add takes both into its epilogue; and a
+ * DequantizeLinear of a constant that nothing fused is evaluated once (when
+ * optimizing to run), so unfused ops (ConvTranspose, layers kept in float) do
+ * not dequantize their weights on every run.
  *
  * Runs after the residual and activation passes, so the fused ops it
  * rewrites already carry their residual and activation. */
@@ -400,6 +403,110 @@ static bool swap_maxpool(pass_ctx *c, int i, bool *oom)
     return true;
 }
 
+/* A constant float that scales the last axis of a value with n columns: one
+ * value, or [n] / [1, .., 1, n]. Fills n factors; false otherwise. */
+static bool column_factors(const pass_ctx *c, const char *name, int64_t n, float *out)
+{
+    const onyx_tensor *t = ge_const(c->g, name);
+    if (!t || t->dtype != ONYX_FLOAT) return false;
+    int64_t nt = tensor_numel_of(t->rank, t->dims);
+    if (nt != 1 && (nt != n || t->dims[t->rank - 1] != n)) return false;
+    for (int64_t j = 0; j < n; j++) out[j] = ((const float *)t->data)[nt == 1 ? 0 : j];
+    return true;
+}
+
+/* A QMatMul whose float output only feeds Mul(Y, constant per column) --
+ * a transformer's layer scale -- takes the factors into its weight scale
+ * and bias; then one that only feeds an Add of a same-shaped value takes it
+ * as its residual Z. The float result changes by rounding only. */
+static bool absorb_scale_and_residual(pass_ctx *c, int i, bool *oom)
+{
+    onyx_graph *g = c->g;
+    onyx_node *n = &g->nodes[i];
+    if (strcmp(n->domain, "ai.onyx") || strcmp(n->op_type, "QMatMul") || n->n_inputs < 8 || n->n_outputs != 1 ||
+        ge_attr_string(n, "activation", "")[0] || ge_attr_int(n, "transB", 0))
+        return false;
+    const onyx_tensor *w = ge_const(g, n->inputs[3]);
+    if (!w || w->rank != 2) return false;
+    int64_t nout = w->dims[1];
+    bool changed = false;
+    int mu = ge_single_consumer(g, n->outputs[0]);
+    if (mu >= 0 && is_op(&g->nodes[mu], "Mul") && g->nodes[mu].n_inputs == 2) {
+        const onyx_node *mul = &g->nodes[mu];
+        const char *f = !strcmp(mul->inputs[0], n->outputs[0]) ? mul->inputs[1] : mul->inputs[0];
+        const onyx_tensor *bs = ge_const(g, n->inputs[4]);
+        onyx_tensor *ns = ge_new_tensor(c->m, ONYX_FLOAT, 1, &nout), *nb = ge_new_tensor(c->m, ONYX_FLOAT, 1, &nout);
+        if (!ns || !nb) return !(*oom = true);
+        float *fac = ns->data, *bias = nb->data;
+        const onyx_tensor *bt = n->inputs[6][0] ? ge_const(g, n->inputs[6]) : NULL;
+        if (bs && bs->dtype == ONYX_FLOAT && column_factors(c, f, nout, fac) &&
+            (tensor_numel_of(bs->rank, bs->dims) == 1 || tensor_numel_of(bs->rank, bs->dims) == nout) &&
+            (!n->inputs[6][0] || (bt && bt->dtype == ONYX_FLOAT && tensor_numel_of(bt->rank, bt->dims) == nout)) &&
+            pass_same_shape(c, n->outputs[0], mul->outputs[0])) {
+            int64_t nbs = tensor_numel_of(bs->rank, bs->dims);
+            for (int64_t j = 0; j < nout; j++) {
+                bias[j] = bt ? ((const float *)bt->data)[j] * fac[j] : 0.0f;
+                fac[j] *= ((const float *)bs->data)[nbs == 1 ? 0 : j];
+            }
+            const char *sn = ge_add_init(c->m, g, n->inputs[4], ns);
+            const char *bn = bt ? ge_add_init(c->m, g, n->inputs[6], nb) : "";
+            if (!sn || !bn) return !(*oom = true);
+            n = &g->nodes[i];
+            n->inputs[4] = sn;
+            n->inputs[6] = bn;
+            n->outputs[0] = g->nodes[mu].outputs[0];
+            ge_kill(&g->nodes[mu]);
+            pass_note(c, "QMatMul+Mul(layer scale)");
+            changed = true;
+        }
+    }
+    int ad = ge_single_consumer(g, n->outputs[0]);
+    if (ad >= 0 && is_op(&g->nodes[ad], "Add") && g->nodes[ad].n_inputs == 2 && (n->n_inputs < 8 || !n->inputs[7][0])) {
+        const onyx_node *add = &g->nodes[ad];
+        const char *z = !strcmp(add->inputs[0], n->outputs[0]) ? add->inputs[1] : add->inputs[0];
+        if (strcmp(add->inputs[0], add->inputs[1]) && !ge_const(g, z) && pass_same_shape(c, n->outputs[0], add->outputs[0]) &&
+            pass_same_shape(c, z, add->outputs[0])) {
+            n->inputs[7] = z;
+            n->outputs[0] = add->outputs[0];
+            ge_kill(&g->nodes[ad]);
+            pass_note(c, "QMatMul+Add(residual)");
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* QuantizeLinear(Mul(X, s)) for a positive scalar s that nothing else reads
+ * the product of: QuantizeLinear(X) with y_scale / s (an attention's 1/sqrt(d)
+ * applied to the queries right before they are quantized). */
+static bool fold_mul_into_quantize(pass_ctx *c, int i, bool *oom)
+{
+    onyx_graph *g = c->g;
+    onyx_node *q = &g->nodes[i];
+    if (!is_op(q, "QuantizeLinear") || q->n_inputs < 2) return false;
+    const onyx_tensor *ys = ge_const(g, q->inputs[1]);
+    if (!ys || ys->dtype != ONYX_FLOAT || tensor_numel_of(ys->rank, ys->dims) != 1) return false;
+    int mu = ge_producer(g, q->inputs[0]);
+    if (mu < 0 || !is_op(&g->nodes[mu], "Mul") || g->nodes[mu].n_inputs != 2 || !pass_only_feeds(c, q->inputs[0], i))
+        return false;
+    const onyx_node *mul = &g->nodes[mu];
+    double sv;
+    int side = ge_const_scalar(g, mul->inputs[1], &sv) ? 1 : ge_const_scalar(g, mul->inputs[0], &sv) ? 0 : -1;
+    if (side < 0 || !(sv > 0) || !isfinite(sv)) return false;
+    const onyx_tensor *st = ge_const(g, mul->inputs[side]);
+    if (!st || st->dtype != ONYX_FLOAT) return false;
+    onyx_tensor *t = ge_new_tensor(c->m, ONYX_FLOAT, ys->rank, ys->dims);
+    if (!t) return !(*oom = true);
+    *(float *)t->data = (float)(*(const float *)ys->data / sv);
+    const char *nm = ge_add_init(c->m, g, q->inputs[1], t);
+    if (!nm) return !(*oom = true);
+    q = &g->nodes[i];
+    if (!ge_set_input(c->m, q, 0, g->nodes[mu].inputs[1 - side]) || !ge_set_input(c->m, q, 1, nm)) return !(*oom = true);
+    ge_kill(&g->nodes[mu]);
+    pass_note(c, "Mul(scalar) into QuantizeLinear");
+    return true;
+}
+
 /* Evaluates a DequantizeLinear of a constant whose readers did not fuse. */
 static onyx_status fold_constant_dq(pass_ctx *c, int i, onyx_error *err)
 {
@@ -432,11 +539,13 @@ onyx_status pass_qdq_fuse(pass_ctx *c, onyx_error *err)
     if (st) return st;
     bool oom = false;
     for (int i = 0; i < g->n_nodes && !oom; i++)
-        if (!ge_dead(&g->nodes[i])) swap_maxpool(c, i, &oom);
+        if (!ge_dead(&g->nodes[i]) && !swap_maxpool(c, i, &oom) && !oom) fold_mul_into_quantize(c, i, &oom);
     for (int i = 0; i < g->n_nodes && !oom; i++) {
         if (ge_dead(&g->nodes[i])) continue;
         if (!fuse_conv(c, i, &oom) && !oom && !fuse_matmul(c, i, &oom) && !oom) fuse_dynamic(c, i, &oom);
     }
+    for (int i = 0; i < g->n_nodes && !oom; i++)
+        if (!ge_dead(&g->nodes[i])) absorb_scale_and_residual(c, i, &oom);
     if (oom) return pass_fail(err, ONYX_E_NOMEM, "out of memory fusing QDQ groups");
     pass_remove_unused(c);
     /* only for running: a written model keeps its int8 weights */

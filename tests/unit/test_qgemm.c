@@ -145,6 +145,14 @@ static void setup_make(const qgemm_ukernel *uk, const prob *p, bool indirect, se
     }
     s->a.ks = p->ks;
     s->a.kc = p->kc;
+    if (!indirect && s->rowc) { /* the library's row sums agree with the naive ones */
+        int32_t *sums = xmalloc((size_t)p->m * sizeof *sums);
+        qgemm_row_sums(uk, img, p->m, p->kc, p->kc, sums);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < p->m; i++) bad += (int32_t)(-zbk * sums[i]) != s->rowc[i];
+        CHECK(bad == 0, "%s qgemm_row_sums: %lld of %lld rows wrong", uk->name, (long long)bad, (long long)p->m);
+        free(sums);
+    }
     if (!indirect) { /* plain rows: row i of the image */
         s->a.rows = img;
         s->a.rs = p->kc;
