@@ -191,6 +191,9 @@ typedef struct onyx_quant_options {
     int per_tensor_weights;     /* 0: one weight scale per output channel */
     int signed_activations;     /* activations int8 instead of uint8 (both asymmetric) */
     int weight_only;            /* int8 weights only, activations stay float (no calibration) */
+    int dynamic;                /* with weight_only: MatMul/Gemm on 2-D constant weights quantize
+                                   their activation at run time (DynamicQuantizeLinear ->
+                                   MatMulInteger), the other ops weight-only */
     const char *exclude;        /* comma-separated node or output names kept in float */
     const char *op_types;       /* comma-separated; NULL = Conv,ConvTranspose,Gemm,MatMul */
     int no_bias_correction;     /* 0: fold the mean output shift the int8 weights cause into

@@ -11,7 +11,11 @@
  *                      ONNX Runtime's QDQ Conv/Gemm fusion wants every input
  *                      behind a DequantizeLinear)
  * The new nodes go right before their first consumer, so file order stays
- * topological; the float weights nobody reads any more are dropped. */
+ * topological; the float weights nobody reads any more are dropped.
+ *
+ * With dynamic, MatMul and Gemm on 2-D constant weights become ONNX Runtime's
+ * dynamic form instead (DynamicQuantizeLinear -> MatMulInteger -> scale, see
+ * rewrite_dynamic); the other planned ops get weight-only DequantizeLinear. */
 #include "quant.h"
 
 #include <math.h>
@@ -279,6 +283,31 @@ static const qdone *quant_activation(qctx *q, const char *x)
     return add_done(q, x, -2, dn, (const float *)ts->data, 1);
 }
 
+/* x walked as [outer, D, inner] -> o int8, symmetric per index of D:
+ * s[c] = max|x_c| / 127 (so -128 is never used), o = round(x / s). */
+static void symmetric_int8(const float *x, int64_t outer, int64_t D, int64_t inner, int8_t *o, float *s)
+{
+    for (int64_t c = 0; c < D; c++) s[c] = 0;
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t c = 0; c < D; c++)
+            for (int64_t i = 0; i < inner; i++) {
+                float v = fabsf(x[(a * D + c) * inner + i]);
+                if (isfinite(v) && v > s[c]) s[c] = v;
+            }
+    for (int64_t c = 0; c < D; c++) {
+        s[c] /= 127.0f;
+        if (!(s[c] > 0) || !isfinite(s[c])) s[c] = 1.0f; /* all-zero channel */
+    }
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t c = 0; c < D; c++)
+            for (int64_t i = 0; i < inner; i++) {
+                int64_t k = (a * D + c) * inner + i;
+                float v = x[k] / s[c];
+                v = isfinite(v) ? nearbyintf(v) : 0;
+                o[k] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+            }
+}
+
 /* Weight: int8 symmetric, per channel on axis (or per tensor when axis < 0). */
 static const qdone *quant_weight(qctx *q, const char *wname, const onyx_tensor *w, int axis)
 {
@@ -304,28 +333,9 @@ static const qdone *quant_weight(qctx *q, const char *wname, const onyx_tensor *
     onyx_tensor *ts = new_tensor(q, ONYX_FLOAT, axis >= 0 ? 1 : 0, &sdim);
     onyx_tensor *tz = new_tensor(q, ONYX_INT8, axis >= 0 ? 1 : 0, &sdim);
     if (!tq || !ts || !tz) return NULL;
-    const float *x = w->data;
-    float *s = ts->data;
+    symmetric_int8(w->data, outer, D, inner, tq->data, ts->data);
+    const float *s = ts->data;
     int8_t *o = tq->data;
-    for (int64_t c = 0; c < D; c++) s[c] = 0;
-    for (int64_t a = 0; a < outer; a++)
-        for (int64_t c = 0; c < D; c++)
-            for (int64_t i = 0; i < inner; i++) {
-                float v = fabsf(x[(a * D + c) * inner + i]);
-                if (isfinite(v) && v > s[c]) s[c] = v;
-            }
-    for (int64_t c = 0; c < D; c++) {
-        s[c] /= 127.0f;
-        if (!(s[c] > 0) || !isfinite(s[c])) s[c] = 1.0f; /* all-zero channel */
-    }
-    for (int64_t a = 0; a < outer; a++)
-        for (int64_t c = 0; c < D; c++)
-            for (int64_t i = 0; i < inner; i++) {
-                int64_t k = (a * D + c) * inner + i;
-                float v = x[k] / s[c];
-                v = isfinite(v) ? nearbyintf(v) : 0;
-                o[k] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-            }
     const char *qn = push_init(q, wname, "_quantized", tq);
     const char *sn = qn ? push_init(q, wname, "_scale", ts) : NULL;
     const char *zn = sn ? push_init(q, wname, "_zero_point", tz) : NULL;
@@ -433,6 +443,116 @@ static int64_t init_bytes(const onyx_graph *g)
     return b;
 }
 
+/* A node named after base with one optional int attribute (attr NULL: none). */
+static bool add_node(qctx *q, const char *op, const char *base, int n_in, const char *const *ins, int n_out,
+                     const char *const *outs, const char *attr, int64_t value)
+{
+    onyx_node n = {0};
+    char suffix[64];
+    snprintf(suffix, sizeof suffix, "_%s", op);
+    n.name = unique(q, base, suffix);
+    const char **in = pool_array(&q->m->pool, (size_t)n_in, sizeof *in);
+    const char **o = pool_array(&q->m->pool, (size_t)n_out, sizeof *o);
+    if (!n.name || !in || !o) return nomem(q);
+    memcpy(in, ins, (size_t)n_in * sizeof *in);
+    memcpy(o, outs, (size_t)n_out * sizeof *o);
+    n.op_type = op;
+    n.domain = "";
+    n.n_inputs = n_in;
+    n.inputs = in;
+    n.n_outputs = n_out;
+    n.outputs = o;
+    if (attr) {
+        onyx_attr *a = pool_alloc(&q->m->pool, sizeof *a);
+        if (!a) return nomem(q);
+        memset(a, 0, sizeof *a);
+        a->name = attr;
+        a->type = ATTR_INT;
+        a->i = value;
+        n.n_attrs = 1;
+        n.attrs = a;
+    }
+    return push_node(q, &n);
+}
+
+/* --dynamic on a MatMul or Gemm with a 2-D constant weight: ONNX Runtime's
+ * dynamic quantization, activations quantized per run:
+ *   A -> DynamicQuantizeLinear -> (Aq, a_scale, a_zp)
+ *   MatMulInteger(Aq, Wq [K, N] int8, a_zp) -> Cast(float) -> Mul(., Mul(a_scale, w_scale)) [-> Add(bias)]
+ * which ORT fuses into DynamicQuantizeMatMul and onyx into a QMatMul with a
+ * float A (runtime/passes/qdq_fuse.c). Gemm's transB is applied to the stored
+ * weight, alpha to its scale and beta to the bias. One DynamicQuantizeLinear
+ * per product, as ORT's fusion wants. *done = false leaves the node to the
+ * weight-only rewrite (a Gemm with transA or a non-constant C). */
+static bool rewrite_dynamic(qctx *q, const onyx_node *n, const q_node_plan *p, bool *done)
+{
+    *done = false;
+    bool gemm = !strcmp(n->op_type, "Gemm");
+    const onyx_tensor *w = p->weight == 1 ? ge_const(q->g, n->inputs[1]) : NULL;
+    if (!w || w->rank != 2 || (strcmp(n->op_type, "MatMul") && !gemm)) return true;
+    bool tb = gemm && ge_attr_int(n, "transB", 0);
+    float alpha = gemm ? ge_attr_float(n, "alpha", 1.0f) : 1.0f, beta = gemm ? ge_attr_float(n, "beta", 1.0f) : 1.0f;
+    int64_t K = w->dims[tb ? 1 : 0], N = w->dims[tb ? 0 : 1];
+    const onyx_tensor *cb = gemm && n->n_inputs > 2 && n->inputs[2][0] ? ge_const(q->g, n->inputs[2]) : NULL;
+    if (gemm && (ge_attr_int(n, "transA", 0) || (n->n_inputs > 2 && n->inputs[2][0] && beta != 0.0f &&
+                 (!cb || cb->dtype != ONYX_FLOAT || tensor_numel_of(cb->rank, cb->dims) != N || cb->dims[cb->rank - 1] != N))))
+        return true;
+    if (K <= 0 || N <= 0) return true;
+    bool per_col = p->axis >= 0;
+    int64_t kn[2] = {K, N}, ns = per_col ? N : 1;
+    onyx_tensor *tq = new_tensor(q, ONYX_INT8, 2, kn);
+    onyx_tensor *ts = new_tensor(q, ONYX_FLOAT, per_col ? 1 : 0, &ns);
+    int8_t *tmp = malloc((size_t)(K * N));
+    if (!tq || !ts || !tmp) {
+        free(tmp);
+        return tq && ts ? nomem(q) : false;
+    }
+    /* per output column: axis 1 of [K, N], axis 0 of a transposed [N, K] */
+    if (!per_col) symmetric_int8(w->data, 1, 1, K * N, tmp, ts->data);
+    else if (tb) symmetric_int8(w->data, 1, N, K, tmp, ts->data);
+    else symmetric_int8(w->data, K, N, 1, tmp, ts->data);
+    int8_t *o = tq->data;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < N; j++) o[k * N + j] = tb ? tmp[j * K + k] : tmp[k * N + j];
+    free(tmp);
+    float *ws = ts->data;
+    for (int64_t j = 0; j < ns; j++) ws[j] *= alpha;
+    const char *base = n->outputs[0], *wname = n->inputs[1];
+    const char *aq = unique(q, n->inputs[0], "_quantized"), *as = aq ? unique(q, n->inputs[0], "_scale") : NULL;
+    const char *az = as ? unique(q, n->inputs[0], "_zero_point") : NULL;
+    const char *wq = az ? push_init(q, wname, "_quantized", tq) : NULL;
+    const char *wsn = wq ? push_init(q, wname, "_scale", ts) : NULL;
+    const char *y32 = wsn ? unique(q, base, "_int32") : NULL, *sc = y32 ? unique(q, base, "_scale") : NULL;
+    const char *yf = sc ? unique(q, base, "_float") : NULL;
+    bool has_bias = cb && beta != 0.0f;
+    const char *ym = yf ? (has_bias ? unique(q, base, "_scaled") : base) : NULL;
+    if (!ym) return false;
+    const char *i_dq[1] = {n->inputs[0]}, *o_dq[3] = {aq, as, az};
+    const char *i_mm[3] = {aq, wq, az}, *o_mm[1] = {y32};
+    const char *i_sc[2] = {as, wsn}, *o_sc[1] = {sc};
+    const char *i_cast[1] = {y32}, *o_cast[1] = {yf};
+    const char *i_mul[2] = {yf, sc}, *o_mul[1] = {ym};
+    if (!add_node(q, "DynamicQuantizeLinear", base, 1, i_dq, 3, o_dq, NULL, 0) ||
+        !add_node(q, "MatMulInteger", base, 3, i_mm, 1, o_mm, NULL, 0) ||
+        !add_node(q, "Mul", base, 2, i_sc, 1, o_sc, NULL, 0) ||
+        !add_node(q, "Cast", base, 1, i_cast, 1, o_cast, "to", ONYX_FLOAT) ||
+        !add_node(q, "Mul", base, 2, i_mul, 1, o_mul, NULL, 0))
+        return false;
+    if (has_bias) {
+        onyx_tensor *tb_ = new_tensor(q, ONYX_FLOAT, 1, &N);
+        if (!tb_) return false;
+        for (int64_t j = 0; j < N; j++) ((float *)tb_->data)[j] = beta * ((const float *)cb->data)[j];
+        const char *bn = push_init(q, n->inputs[2], "_bias", tb_);
+        const char *i_add[2] = {ym, bn}, *o_add[1] = {base};
+        if (!bn || !add_node(q, "Add", base, 2, i_add, 1, o_add, NULL, 0)) return false;
+    }
+    q->sum.weights++;
+    q->sum.activations++;
+    q->sum.nodes_quantized++;
+    *done = true;
+    return true;
+}
+
 static bool rewrite_node(qctx *q, onyx_node *n, const q_node_plan *p)
 {
     /* inputs are rewritten on a copy of the array (pool) so nothing else sharing
@@ -528,11 +648,12 @@ onyx_status onyx_model_quantize(onyx_model *m, const onyx_calibrator *c, const o
     for (int i = 0; i < g->n_nodes && q.st == ONYX_OK; i++) {
         onyx_node node = g->nodes[i];
         q_node_plan p;
+        bool replaced = false;
         if (q_plan_node(m, g, &node, q.o, &p)) {
             if (p.excluded) q.sum.nodes_excluded++;
-            else rewrite_node(&q, &node, &p);
+            else if (!q.o->dynamic || (rewrite_dynamic(&q, &node, &p, &replaced) && !replaced)) rewrite_node(&q, &node, &p);
         }
-        if (q.st == ONYX_OK) push_node(&q, &node);
+        if (q.st == ONYX_OK && !replaced) push_node(&q, &node);
     }
     if (q.st != ONYX_OK) goto out;
     {

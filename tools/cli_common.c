@@ -24,7 +24,7 @@ int usage(void)
             "               [--format md|json|csv] [--trace trace.json] [--svg chart.svg] [--no-peak]\n"
             "               [--no-optimize] [--passes a,b,...]\n"
             "  onyx quantize MODEL -o OUT.onnx [--calib DIR | --calib-random N] [--method minmax|percentile|entropy]\n"
-            "               [--per-tensor] [--int8-activations] [--dynamic] [--exclude NODE,...] [--ops Conv,...]\n"
+            "               [--per-tensor] [--int8-activations] [--dynamic | --weight-only] [--exclude NODE,...] [--ops Conv,...]\n"
             "               [--shape NAME=DIMS] [--dist normal|uniform|uniform01] [--no-fold]\n"
             "               [--no-bias-correction]\n"
             "               [--report FILE.md|FILE.json] [--eval-random N] [--save-eval DIR]\n"

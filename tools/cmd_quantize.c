@@ -9,7 +9,10 @@
  *   --per-tensor           one weight scale per tensor (default: per output channel)
  *   --per-channel          the default, accepted for clarity
  *   --int8-activations     activations int8 instead of uint8 (both asymmetric)
- *   --dynamic              weight-only: int8 weights, float activations, no calibration
+ *   --dynamic              MatMul/Gemm activations quantized at run time (ONNX Runtime's
+ *                          DynamicQuantizeLinear -> MatMulInteger form), int8 weights;
+ *                          the other ops weight-only; no activation calibration
+ *   --weight-only          int8 weights behind DequantizeLinear, activations float
  *   --exclude A,B          node (or output) names kept in float
  *   --ops Conv,MatMul      op types to quantize (default Conv,ConvTranspose,Gemm,MatMul)
  *   --no-fold              skip folding BatchNormalization into Conv/Gemm first
@@ -732,7 +735,8 @@ static int evaluate(const qargs *a, const onyx_model *fm, const onyx_model *qm, 
         fprintf(f, "- float model: `%s` (%.2f MB)\n- quantized: `%s` (%.2f MB, %.3f x)\n", a->model, (double)fsz / 1e6,
                 a->out, (double)qsz / 1e6, fsz > 0 ? (double)qsz / (double)fsz : 0);
         fprintf(f, "- weights %s, activations %s, calibration %s", a->opt.per_tensor_weights ? "int8 per-tensor" : "int8 per-channel",
-                a->opt.weight_only ? "float (weight-only)" : a->opt.signed_activations ? "int8 asymmetric" : "uint8 asymmetric",
+                a->opt.dynamic ? "uint8 per run (dynamic) for MatMul/Gemm, else float"
+                : a->opt.weight_only ? "float (weight-only)" : a->opt.signed_activations ? "int8 asymmetric" : "uint8 asymmetric",
                 a->opt.weight_only ? "none" : meth[a->opt.method]);
         if (!a->opt.weight_only) {
             if (a->calib) fprintf(f, " over `%s`", a->calib);
@@ -858,7 +862,8 @@ int cmd_quantize(int argc, char **argv)
         if (!strcmp(s, "--per-tensor")) a.opt.per_tensor_weights = 1;
         else if (!strcmp(s, "--per-channel")) a.opt.per_tensor_weights = 0;
         else if (!strcmp(s, "--int8-activations")) a.opt.signed_activations = 1;
-        else if (!strcmp(s, "--dynamic")) a.opt.weight_only = 1;
+        else if (!strcmp(s, "--dynamic")) a.opt.weight_only = a.opt.dynamic = 1;
+        else if (!strcmp(s, "--weight-only")) a.opt.weight_only = 1, a.opt.dynamic = 0;
         else if (!strcmp(s, "--no-fold")) a.no_fold = true;
         else if (!strcmp(s, "--no-bias-correction")) a.opt.no_bias_correction = 1;
         else if (!v) return usage();

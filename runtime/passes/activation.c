@@ -21,6 +21,8 @@ static const char *fused_name(const onyx_node *p)
     if (strcmp(p->domain, "ai.onyx") || ge_attr_string(p, "activation", "")[0]) return NULL;
     if (!strcmp(p->op_type, "FusedConv") || !strcmp(p->op_type, "FusedGemm") || !strcmp(p->op_type, "FusedMatMul"))
         return p->op_type;
+    /* the integer ops of qdq_fuse.c, before they requantize (one output) */
+    if ((!strcmp(p->op_type, "QConv") || !strcmp(p->op_type, "QMatMul")) && p->n_outputs == 1) return p->op_type;
     return NULL;
 }
 

@@ -34,7 +34,9 @@
  * not dequantize their weights on every run.
  *
  * Runs after the residual and activation passes, so the fused ops it
- * rewrites already carry their residual and activation. */
+ * rewrites already carry their residual and activation; the activation pass
+ * runs once more at the end for the products this pass made whose float
+ * output reaches an activation (ops/qgemm.h applies it before requantizing). */
 #include "passes.h"
 
 #include <math.h>
@@ -547,6 +549,9 @@ onyx_status pass_qdq_fuse(pass_ctx *c, onyx_error *err)
     for (int i = 0; i < g->n_nodes && !oom; i++)
         if (!ge_dead(&g->nodes[i])) absorb_scale_and_residual(c, i, &oom);
     if (oom) return pass_fail(err, ONYX_E_NOMEM, "out of memory fusing QDQ groups");
+    /* an activation after a QMatMul made from the dynamic form (or after a
+     * layer scale) joins its epilogue too */
+    if ((st = pass_activation(c, err))) return st;
     pass_remove_unused(c);
     /* only for running: a written model keeps its int8 weights */
     for (int i = 0; i < g->n_nodes && st == ONYX_OK && c->runnable_only; i++)
