@@ -82,6 +82,20 @@ static onyx_tensor *floats(int rank, const int64_t *dims, double lo, double hi)
     return t;
 }
 
+/* [N, C, H, W] -> [N, H, W, C], any element size. */
+static onyx_tensor *to_nhwc(const onyx_tensor *t)
+{
+    int64_t d[4] = {t->dims[0], t->dims[2], t->dims[3], t->dims[1]};
+    onyx_tensor *r = mk(t->dtype, 4, d);
+    size_t es = onyx_dtype_size(t->dtype);
+    int64_t N = t->dims[0], C = t->dims[1], HW = t->dims[2] * t->dims[3];
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t p = 0; p < HW; p++)
+                memcpy((char *)r->data + ((n * HW + p) * C + c) * es, (const char *)t->data + ((n * C + c) * HW + p) * es, es);
+    return r;
+}
+
 static onyx_tensor *scalar_f(float v)
 {
     onyx_tensor *t = mk(ONYX_FLOAT, 0, NULL);
@@ -388,6 +402,27 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter, int kind)
              (long long)n, (long long)c, (long long)m, (long long)grp, (long long)k0, (long long)k1, nsp,
              cl.attr[na - (cl.attr[na - 1].type == ATTR_FLOATS ? 2 : 1)].s);
     compare(&cl, tp1, tp3, true, 2e-5, what);
+    if (nsp != 2) return;
+    /* NhwcQConv: the same with X, Z and Y in NHWC; its reference must give
+     * QConv's reference transposed, and its fast path must match it */
+    result r_nchw, r_nhwc;
+    run(&cl, false, tp1, &r_nchw);
+    call ch = cl;
+    ch.op = "NhwcQConv";
+    ch.in[0] = to_nhwc(x);
+    if (z) ch.in[7] = to_nhwc(z);
+    run(&ch, false, tp1, &r_nhwc);
+    CHECK(r_nchw.st == ONYX_OK && r_nhwc.st == ONYX_OK, "%s NHWC reference: %s", what, r_nhwc.err.message);
+    for (int o = 0; o < 2 && !r_nchw.st && !r_nhwc.st; o++) {
+        if (!r_nchw.out[o].data) continue;
+        onyx_tensor *t = to_nhwc(&r_nchw.out[o]);
+        CHECK(t->nbytes == r_nhwc.out[o].nbytes && !memcmp(t->data, r_nhwc.out[o].data, t->nbytes),
+              "%s output %d: the NHWC reference differs from the NCHW one", what, o);
+    }
+    result_free(&r_nchw);
+    result_free(&r_nhwc);
+    strncat(what, " (NHWC)", sizeof what - strlen(what) - 1);
+    compare(&ch, tp1, tp3, true, 2e-5, what);
 }
 
 /* ---- matrix products ---- */
