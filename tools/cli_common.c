@@ -18,6 +18,7 @@ int usage(void)
             "  onyx run MODEL [-i NAME=FILE.pb]... [-o OUTDIR] [--no-optimize] [--passes a,b,...]\n"
             "  onyx verify MODEL DIR [--rtol R] [--atol A] [--cosine C --abs-scaled S] [--bisect]\n"
             "              [--no-optimize] [--passes a,b,...]\n"
+            "  onyx verify QMODEL DIR --parent FP32.onnx [--cosine C] [--layers N]   # INT8 vs its float parent\n"
             "  onyx optimize MODEL -o OUT.onnx [--passes a,b,...] [--standard-ops] [--dump DIR]\n"
             "  onyx profile MODEL [-i NAME=FILE.pb]... [--shape NAME=1x3x512x512]... [--threads N]\n"
             "               [--runs N] [--warmup N] [--max-time SEC] [--sweep NAME=256,512,1024]\n"
@@ -27,7 +28,7 @@ int usage(void)
             "               [--per-tensor] [--int8-activations] [--dynamic | --weight-only] [--exclude NODE,...] [--ops Conv,...]\n"
             "               [--shape NAME=DIMS] [--dist normal|uniform|uniform01] [--no-fold]\n"
             "               [--no-bias-correction]\n"
-            "               [--report FILE.md|FILE.json] [--eval-random N] [--save-eval DIR]\n"
+            "               [--report FILE.md|FILE.json] [--eval-random N] [--layer-inputs N] [--save-eval DIR]\n"
             "               [--sensitivity K [--target-cosine C]]\n");
     return EXIT_ERROR;
 }

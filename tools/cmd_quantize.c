@@ -22,16 +22,19 @@
  *   --dist normal|uniform|uniform01   random input values (default normal)
  *   --seed S               seed of the random inputs
  *   --report FILE          accuracy report, markdown (or JSON for *.json): the float
- *                          parent (MODEL as given) and the written file, run side by
- *                          side on --eval-random N seeded inputs (default 100)
+ *                          parent (MODEL as given) and the written file as onyx runs it
+ *                          (integer kernels), side by side on --eval-random N seeded
+ *                          inputs (default 100)
  *   --sensitivity K        per-layer sensitivity in the report: each layer quantized
  *                          alone, output SQNR over the first K evaluation inputs
  *   --target-cosine C      with --sensitivity: the fewest most-sensitive layers to
  *                          keep in float so every output reaches cosine C
+ *   --layer-inputs N       per-layer SQNR (from the QDQ graph run with float kernels)
+ *                          over the first N evaluation inputs (default 10)
  *   --save-eval DIR        writes the evaluation inputs and the float outputs in the
  *                          ONNX test layout (for onyx verify / ONNX Runtime)
  */
-#include "cli.h"
+#include "qeval.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -53,7 +56,7 @@ typedef struct qshape {
 
 typedef struct qargs {
     const char *model, *out, *calib, *report, *save_eval, *dist;
-    int calib_random, eval_random, sensitivity;
+    int calib_random, eval_random, sensitivity, layer_inputs;
     double target_cosine;
     uint64_t seed;
     bool no_fold;
@@ -188,262 +191,10 @@ static long long file_size(const char *path)
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-/* ---------------------------------------------------------------- evaluation */
-
-typedef struct qact {       /* a quantized activation: X -> Q(scale, zp) -> DQ */
-    const char *name;
-    float scale;
-    int zp, qmin, qmax;
-    double sig, noise;      /* fake-quantizing the float X with these parameters */
-    double clipped, total;
-} qact;
-
-typedef struct qlayer {     /* a quantized node of the QDQ model */
-    const char *node, *op, *out;
-    int act[2];             /* qact indices of its activation inputs, -1 */
-    double sig, noise;      /* its output in the QDQ model vs the float model */
-    bool matched;
-} qlayer;
-
-typedef struct held {       /* a float value kept for the QDQ run */
-    const char *name;
-    onyx_tensor *t;
-} held;
-
-typedef struct evalstate {
-    int n_acts, n_layers;
-    qact *acts;
-    qlayer *layers;
-    held *hold;             /* one per layer */
-    bool oom;
-} evalstate;
-
-static int find_act(const evalstate *e, const char *name)
-{
-    for (int i = 0; i < e->n_acts; i++)
-        if (!strcmp(e->acts[i].name, name)) return i;
-    return -1;
-}
-
-static double scalar_of(const onyx_tensor *t)
-{
-    return t && onyx_tensor_numel(t) == 1 ? elem(t, 0) : NAN;
-}
-
-/* Reads the QDQ model: which activations are quantized (and how) and which nodes
- * read a DequantizeLinear output. */
-static bool scan_qdq(const onyx_model *q, evalstate *e)
-{
-    int n = onyx_model_num_nodes(q);
-    e->acts = calloc((size_t)n + 1, sizeof *e->acts);
-    e->layers = calloc((size_t)n + 1, sizeof *e->layers);
-    e->hold = calloc((size_t)n + 1, sizeof *e->hold);
-    if (!e->acts || !e->layers || !e->hold) return false;
-    for (int i = 0; i < n; i++) {
-        onyx_node_info ni;
-        onyx_model_node(q, i, &ni);
-        if (strcmp(ni.op_type, "QuantizeLinear") || ni.n_inputs < 2) continue;
-        const onyx_tensor *s = onyx_model_initializer(q, ni.inputs[1]);
-        const onyx_tensor *z = ni.n_inputs > 2 ? onyx_model_initializer(q, ni.inputs[2]) : NULL;
-        double sc = scalar_of(s);
-        if (!(sc > 0)) continue; /* per-axis activations are not written by onyx */
-        qact *a = &e->acts[e->n_acts++];
-        a->name = ni.inputs[0];
-        a->scale = (float)sc;
-        bool sg = z && onyx_tensor_dtype(z) == ONYX_INT8;
-        a->zp = z ? (int)scalar_of(z) : 0;
-        a->qmin = sg ? -128 : 0;
-        a->qmax = sg ? 127 : 255;
-    }
-    /* DQ output -> the float activation it stands for (through its Q) */
-    for (int i = 0; i < n; i++) {
-        onyx_node_info ni;
-        onyx_model_node(q, i, &ni);
-        if (!strcmp(ni.op_type, "QuantizeLinear") || !strcmp(ni.op_type, "DequantizeLinear") || ni.n_outputs < 1)
-            continue;
-        qlayer L = {ni.name, ni.op_type, ni.outputs[0], {-1, -1}, 0, 0, false};
-        bool quantized = false;
-        int na = 0;
-        for (int k = 0; k < ni.n_inputs; k++) {
-            if (!ni.inputs[k][0]) continue;
-            for (int j = 0; j < n; j++) {
-                onyx_node_info p;
-                onyx_model_node(q, j, &p);
-                if (strcmp(p.op_type, "DequantizeLinear") || p.n_outputs < 1 || strcmp(p.outputs[0], ni.inputs[k]))
-                    continue;
-                quantized = true;
-                /* find the Q feeding this DQ */
-                for (int r = 0; r < n && na < 2; r++) {
-                    onyx_node_info qq;
-                    onyx_model_node(q, r, &qq);
-                    if (!strcmp(qq.op_type, "QuantizeLinear") && qq.n_outputs > 0 && !strcmp(qq.outputs[0], p.inputs[0])) {
-                        int ai = find_act(e, qq.inputs[0]);
-                        if (ai >= 0) L.act[na++] = ai;
-                    }
-                }
-                break;
-            }
-        }
-        if (quantized) e->layers[e->n_layers++] = L;
-    }
-    return true;
-}
-
-static void eval_free(evalstate *e)
-{
-    for (int i = 0; i < e->n_layers; i++) onyx_tensor_free(e->hold[i].t);
-    free(e->acts);
-    free(e->layers);
-    free(e->hold);
-}
-
-static void sqnr_acc(const onyx_tensor *a, const onyx_tensor *ref, double *sig, double *noise)
-{
-    if (onyx_tensor_kind(a) != ONYX_KIND_TENSOR || onyx_tensor_dtype(a) != ONYX_FLOAT ||
-        onyx_tensor_dtype(ref) != ONYX_FLOAT || onyx_tensor_numel(a) != onyx_tensor_numel(ref))
-        return;
-    const float *x = onyx_tensor_data((onyx_tensor *)a), *r = onyx_tensor_data((onyx_tensor *)ref);
-    int64_t n = onyx_tensor_numel(a);
-    for (int64_t i = 0; i < n; i++) {
-        double d = (double)x[i] - r[i];
-        *sig += (double)r[i] * r[i];
-        *noise += d * d;
-    }
-}
-
-static onyx_tensor *clone(const onyx_tensor *t)
-{
-    onyx_tensor *c = onyx_tensor_create(onyx_tensor_dtype(t), onyx_tensor_rank(t), onyx_tensor_dims(t));
-    if (c) memcpy(onyx_tensor_data(c), onyx_tensor_data((onyx_tensor *)t),
-                  (size_t)onyx_tensor_numel(t) * onyx_dtype_size(onyx_tensor_dtype(t)));
-    return c;
-}
-
-/* Float run: fake-quantize every quantized activation, keep the quantized nodes' outputs. */
-static void on_float(void *ud, const onyx_node_info *node, double seconds, int n_inputs,
-                     const onyx_tensor *const *ins, int n_outputs, const onyx_tensor *const *outs)
-{
-    (void)seconds;
-    evalstate *e = ud;
-    for (int k = 0; k < n_inputs; k++) {
-        if (!ins[k] || onyx_tensor_kind(ins[k]) != ONYX_KIND_TENSOR || onyx_tensor_dtype(ins[k]) != ONYX_FLOAT) continue;
-        int ai = find_act(e, node->inputs[k]);
-        if (ai < 0) continue;
-        qact *a = &e->acts[ai];
-        const float *x = onyx_tensor_data((onyx_tensor *)ins[k]);
-        int64_t n = onyx_tensor_numel(ins[k]);
-        for (int64_t i = 0; i < n; i++) {
-            double qv = nearbyint(x[i] / a->scale) + a->zp;
-            if (qv < a->qmin || qv > a->qmax) a->clipped++;
-            qv = qv < a->qmin ? a->qmin : qv > a->qmax ? a->qmax : qv;
-            double d = (qv - a->zp) * a->scale - x[i];
-            a->sig += (double)x[i] * x[i];
-            a->noise += d * d;
-        }
-        a->total += (double)n;
-    }
-    for (int k = 0; k < n_outputs; k++) {
-        if (!outs[k]) continue;
-        for (int l = 0; l < e->n_layers; l++) {
-            if (strcmp(e->layers[l].out, node->outputs[k])) continue;
-            onyx_tensor_free(e->hold[l].t);
-            e->hold[l].t = onyx_tensor_kind(outs[k]) == ONYX_KIND_TENSOR ? clone(outs[k]) : NULL;
-            if (!e->hold[l].t) e->oom = true;
-        }
-    }
-}
-
-static void on_qdq(void *ud, const onyx_node_info *node, double seconds, int n_inputs,
-                   const onyx_tensor *const *ins, int n_outputs, const onyx_tensor *const *outs)
-{
-    (void)seconds, (void)n_inputs, (void)ins;
-    evalstate *e = ud;
-    for (int k = 0; k < n_outputs; k++) {
-        if (!outs[k]) continue;
-        for (int l = 0; l < e->n_layers; l++) {
-            if (strcmp(e->layers[l].out, node->outputs[k]) || !e->hold[l].t) continue;
-            sqnr_acc(outs[k], e->hold[l].t, &e->layers[l].sig, &e->layers[l].noise);
-            e->layers[l].matched = true;
-        }
-    }
-}
-
-typedef struct outmetric {
-    const char *name;
-    double dot, na, nb, sumsq_err, max_abs, max_ref, min_cos, cos_sum;
-    int64_t n, samples;
-    bool classifier, image;
-    int64_t rows, top1, top5;
-} outmetric;
-
-static void topk(const float *x, int64_t n, int k, int64_t *idx)
-{
-    for (int j = 0; j < k; j++) idx[j] = -1;
-    for (int64_t i = 0; i < n; i++) {
-        for (int j = 0; j < k; j++) {
-            if (idx[j] < 0 || x[i] > x[idx[j]]) {
-                for (int r = k - 1; r > j; r--) idx[r] = idx[r - 1];
-                idx[j] = i;
-                break;
-            }
-        }
-    }
-}
-
-static void out_acc(outmetric *o, const onyx_tensor *q, const onyx_tensor *f)
-{
-    if (onyx_tensor_kind(f) != ONYX_KIND_TENSOR || onyx_tensor_dtype(f) != ONYX_FLOAT ||
-        onyx_tensor_dtype(q) != ONYX_FLOAT || onyx_tensor_numel(q) != onyx_tensor_numel(f))
-        return;
-    const float *a = onyx_tensor_data((onyx_tensor *)q), *b = onyx_tensor_data((onyx_tensor *)f);
-    int64_t n = onyx_tensor_numel(f);
-    double dot = 0, na = 0, nb = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > o->max_abs) o->max_abs = d;
-        if (fabs(b[i]) > o->max_ref) o->max_ref = fabs(b[i]);
-        o->sumsq_err += d * d;
-        dot += (double)a[i] * b[i], na += (double)a[i] * a[i], nb += (double)b[i] * b[i];
-    }
-    double cs = na > 0 && nb > 0 ? dot / sqrt(na * nb) : (na == nb ? 1 : 0);
-    if (o->samples == 0 || cs < o->min_cos) o->min_cos = cs;
-    o->cos_sum += cs;
-    o->dot += dot, o->na += na, o->nb += nb;
-    o->n += n;
-    o->samples++;
-    int rank = onyx_tensor_rank(f);
-    const int64_t *dims = onyx_tensor_dims(f);
-    /* logits: [N, classes]; feature vectors (DINOv2's cls) are not classes */
-    if (rank == 2 && dims[1] >= 10 && (strstr(o->name, "logit") || strstr(o->name, "prob") || dims[1] == 1000 || dims[1] == 1001)) {
-        o->classifier = true;
-        for (int64_t r = 0; r < dims[0]; r++) {
-            int64_t ia[5], ib[5];
-            topk(a + r * dims[1], dims[1], 5, ia);
-            topk(b + r * dims[1], dims[1], 5, ib);
-            o->rows++;
-            o->top1 += ia[0] == ib[0];
-            for (int j = 0; j < 5; j++) o->top5 += ia[0] == ib[j];
-        }
-    }
-    if (rank == 4 && (dims[1] == 1 || dims[1] == 3)) o->image = true;
-}
-
-
-typedef struct rowsort {
-    int idx;
-    double key;
-} rowsort;
-static int cmp_row(const void *x, const void *y)
-{
-    double a = ((const rowsort *)x)->key, b = ((const rowsort *)y)->key;
-    return a < b ? -1 : a > b;
-}
-
-static double db(double sig, double noise) { return noise > 0 ? 10 * log10(sig / noise) : INFINITY; }
-
 /* ---------------------------------------------------------------- sensitivity */
 
-/* The model quantized like OUT but with extra names kept in float too. */
+/* The model quantized like OUT but with extra names kept in float too,
+ * optimized to run as onyx runs OUT (integer kernels). */
 static onyx_model *variant(const qargs *a, const onyx_calibrator *cal, const char *extra)
 {
     onyx_error err;
@@ -464,6 +215,9 @@ static onyx_model *variant(const qargs *a, const onyx_calibrator *cal, const cha
         onyx_model_quantize(m, cal, &o, NULL, &err) != ONYX_OK) {
         if (ex) report("quantize", &err);
         else fprintf(stderr, "onyx: out of memory\n");
+        onyx_model_free(m);
+        m = NULL;
+    } else if (optimize_for_run(m, NULL, "variant")) {
         onyx_model_free(m);
         m = NULL;
     }
@@ -537,7 +291,7 @@ static int sensitivity(const qargs *a, const onyx_model *fm, onyx_session *fs, c
         rc = random_inputs(fm, a, 1000000 + j, &in);
         if (!rc) rc = run_session(fs, &in, a->model);
         inputs_free(&in);
-        for (int i = 0; !rc && i < n_out; i++) ref[j * n_out + i] = clone(onyx_session_output(fs, i));
+        for (int i = 0; !rc && i < n_out; i++) ref[j * n_out + i] = qe_clone(onyx_session_output(fs, i));
     }
     /* all quantized layers' names, to exclude all but one */
     size_t len = 1;
@@ -594,38 +348,52 @@ static int sensitivity(const qargs *a, const onyx_model *fm, onyx_session *fs, c
     return rc;
 }
 
+/* The quantized model as onyx runs it (the integer kernels) against the float
+ * parent on --eval-random inputs; the QDQ graph as written (float kernels, the
+ * reference semantics) on the first --layer-inputs of them, for the per-layer
+ * SQNR and to show the integer path computes the same. */
 static int evaluate(const qargs *a, const onyx_model *fm, const onyx_model *qm, const onyx_quant_summary *sum,
                     double calib_s, double quant_s)
 {
     onyx_error err;
-    onyx_session *fs = NULL, *qs = NULL;
+    onyx_session *fs = NULL, *qs = NULL, *qis = NULL;
+    onyx_model *qim = NULL;
     if (onyx_session_create(fm, NULL, &fs, &err) != ONYX_OK) return report(a->model, &err);
-    if (onyx_session_create(qm, NULL, &qs, &err) != ONYX_OK) {
+    if (onyx_session_create(qm, NULL, &qs, &err) != ONYX_OK || onyx_model_load_file(a->out, &qim, &err) != ONYX_OK ||
+        optimize_for_run(qim, NULL, a->out) || onyx_session_create(qim, NULL, &qis, &err) != ONYX_OK) {
         onyx_session_free(fs);
+        onyx_session_free(qs);
+        onyx_model_free(qim);
         return report(a->out, &err);
     }
     evalstate e = {0};
     int n_out = onyx_session_num_outputs(fs);
-    outmetric *om = calloc((size_t)n_out + 1, sizeof *om);
-    int rc = 0;
-    if (!om || !scan_qdq(qm, &e)) {
+    outmetric *om = calloc((size_t)n_out + 1, sizeof *om), *omr = calloc((size_t)n_out + 1, sizeof *omr);
+    int rc = 0, n_layer = a->layer_inputs < a->eval_random ? a->layer_inputs : a->eval_random;
+    if (!om || !omr || !qe_scan(qm, &e)) {
         fprintf(stderr, "onyx: out of memory\n");
         rc = EXIT_ERROR;
     }
-    double t0 = now_s(), t_float = 0, t_qdq = 0;
+    double t0 = now_s(), t_float = 0, t_qdq = 0, t_int = 0;
     for (int s = 0; s < a->eval_random && !rc; s++) {
         inputs in = {0};
+        bool layers = s < n_layer;
         rc = random_inputs(fm, a, 1000000 + s, &in);
         if (!rc) {
             double t = now_s();
-            onyx_session_set_observer(fs, on_float, &e);
+            if (layers) onyx_session_set_observer(fs, qe_on_float, &e);
             rc = run_session(fs, &in, a->model);
             onyx_session_set_observer(fs, NULL, NULL);
             t_float += now_s() - t;
         }
         if (!rc) {
             double t = now_s();
-            onyx_session_set_observer(qs, on_qdq, &e);
+            rc = run_session(qis, &in, a->out);
+            t_int += now_s() - t;
+        }
+        if (!rc && layers) {
+            double t = now_s();
+            onyx_session_set_observer(qs, qe_on_qdq, &e);
             rc = run_session(qs, &in, a->out);
             onyx_session_set_observer(qs, NULL, NULL);
             t_qdq += now_s() - t;
@@ -635,8 +403,9 @@ static int evaluate(const qargs *a, const onyx_model *fm, const onyx_model *qm, 
             rc = EXIT_ERROR;
         }
         for (int i = 0; !rc && i < n_out; i++) {
-            om[i].name = onyx_session_output_name(fs, i);
-            out_acc(&om[i], onyx_session_output(qs, i), onyx_session_output(fs, i));
+            om[i].name = omr[i].name = onyx_session_output_name(fs, i);
+            qe_out_acc(&om[i], onyx_session_output(qis, i), onyx_session_output(fs, i));
+            if (layers) qe_out_acc(&omr[i], onyx_session_output(qs, i), onyx_session_output(fs, i));
         }
         if (!rc && a->save_eval) {
             char dir[4096];
@@ -690,36 +459,26 @@ static int evaluate(const qargs *a, const onyx_model *fm, const onyx_model *qm, 
     long long fsz = file_size(a->model), qsz = file_size(a->out);
     const char *meth[] = {"minmax", "percentile", "entropy"};
     rowsort *rows = calloc((size_t)e.n_layers + 1, sizeof *rows);
-    int nr = 0;
-    for (int l = 0; l < e.n_layers; l++) {
-        double in_db = INFINITY;
-        for (int k = 0; k < 2; k++)
-            if (e.layers[l].act[k] >= 0) {
-                const qact *q = &e.acts[e.layers[l].act[k]];
-                if (db(q->sig, q->noise) < in_db) in_db = db(q->sig, q->noise);
-            }
-        if (rows) rows[nr++] = (rowsort){l, in_db};
-    }
-    if (rows) qsort(rows, (size_t)nr, sizeof *rows, cmp_row);
+    int nr = rows ? qe_layer_rows(&e, rows) : 0;
     if (json) {
         fprintf(f, "{\n  \"model\": \"%s\",\n  \"quantized\": \"%s\",\n  \"fp32_bytes\": %lld,\n  \"int8_bytes\": %lld,\n"
                    "  \"size_ratio\": %.4f,\n  \"method\": \"%s\",\n  \"weights\": \"%s\",\n  \"activations\": \"%s\",\n"
                    "  \"nodes_quantized\": %d,\n  \"nodes_excluded\": %d,\n  \"eval_inputs\": %d,\n  \"dist\": \"%s\",\n"
-                   "  \"seconds\": {\"calibrate\": %.2f, \"quantize\": %.2f, \"float_runs\": %.2f, \"qdq_runs\": %.2f},\n  \"outputs\": [\n",
+                   "  \"layer_inputs\": %d,\n"
+                   "  \"seconds\": {\"calibrate\": %.2f, \"quantize\": %.2f, \"float_runs\": %.2f, \"int8_runs\": %.2f, \"qdq_reference_runs\": %.2f},\n  \"outputs\": [\n",
                 a->model, a->out, fsz, qsz, fsz > 0 ? (double)qsz / (double)fsz : 0, meth[a->opt.method],
                 a->opt.per_tensor_weights ? "int8 per-tensor" : "int8 per-channel",
                 a->opt.weight_only ? "float" : a->opt.signed_activations ? "int8" : "uint8", sum->nodes_quantized,
-                sum->nodes_excluded, a->eval_random, a->dist, calib_s, quant_s, t_float, t_qdq);
+                sum->nodes_excluded, a->eval_random, a->dist, n_layer, calib_s, quant_s, t_float, t_int, t_qdq);
         for (int i = 0; i < n_out; i++) {
             outmetric *o = &om[i];
-            fprintf(f, "    {\"name\": \"%s\", \"cosine\": %.6f, \"min_cosine\": %.6f, \"mean_cosine\": %.6f, \"max_abs\": %.6g, \"max_ref\": %.6g",
-                    o->name, o->na > 0 && o->nb > 0 ? o->dot / sqrt(o->na * o->nb) : 1.0, o->min_cos,
-                    o->samples ? o->cos_sum / (double)o->samples : 0, o->max_abs, o->max_ref);
+            fprintf(f, "    {\"name\": \"%s\", \"cosine\": %.6f, \"min_cosine\": %.6f, \"mean_cosine\": %.6f, \"max_abs\": %.6g, \"max_ref\": %.6g, \"qdq_reference_cosine\": %.6f",
+                    o->name, qe_cosine(o), o->min_cos, o->samples ? o->cos_sum / (double)o->samples : 0, o->max_abs,
+                    o->max_ref, qe_cosine(&omr[i]));
             if (o->classifier)
                 fprintf(f, ", \"top1_agreement\": %.4f, \"top5_agreement\": %.4f", (double)o->top1 / (double)o->rows,
                         (double)o->top5 / (double)o->rows);
-            if (o->image && o->n)
-                fprintf(f, ", \"psnr_db\": %.2f", 10 * log10(o->max_ref * o->max_ref / (o->sumsq_err / (double)o->n)));
+            if (o->image && o->n) fprintf(f, ", \"psnr_db\": %.2f", qe_psnr(o));
             fprintf(f, "}%s\n", i + 1 < n_out ? "," : "");
         }
         fprintf(f, "  ],\n  \"layers\": [\n");
@@ -727,7 +486,7 @@ static int evaluate(const qargs *a, const onyx_model *fm, const onyx_model *qm, 
             const qlayer *L = &e.layers[rows[r].idx];
             fprintf(f, "    {\"node\": \"%s\", \"op\": \"%s\", \"input_sqnr_db\": %.2f, \"output_sqnr_db\": %.2f}%s\n", L->node,
                     L->op, isfinite(rows[r].key) ? rows[r].key : 999.0,
-                    L->matched ? fmin(db(L->sig, L->noise), 999.0) : -1.0, r + 1 < nr ? "," : "");
+                    L->matched ? fmin(qe_db(L->sig, L->noise), 999.0) : -1.0, r + 1 < nr ? "," : "");
         }
         fprintf(f, "  ]\n}\n");
     } else {
@@ -745,40 +504,18 @@ static int evaluate(const qargs *a, const onyx_model *fm, const onyx_model *qm, 
         fprintf(f, "\n- %d nodes quantized, %d excluded%s%s%s; %d activation Q/DQ pairs, %d int8 weights, %d int32 biases\n",
                 sum->nodes_quantized, sum->nodes_excluded, a->opt.exclude ? " (`" : "", a->opt.exclude ? a->opt.exclude : "",
                 a->opt.exclude ? "`)" : "", sum->activations, sum->weights, sum->biases);
-        fprintf(f, "- evaluation: %d seeded random inputs (%s), float and QDQ run side by side in onyx; "
-                   "calibrate %.1f s, quantize %.1f s, float runs %.1f s, QDQ runs %.1f s\n\n",
-                a->eval_random, a->dist, calib_s, quant_s, t_float, t_qdq);
-        fprintf(f, "## Outputs (QDQ vs float)\n\n| output | cosine (all) | mean cosine | min cosine | max abs err | max abs float | top-1 | top-5 | PSNR dB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        for (int i = 0; i < n_out; i++) {
-            outmetric *o = &om[i];
-            fprintf(f, "| %s | %.6f | %.6f | %.6f | %.4g | %.4g | ", o->name, o->na > 0 && o->nb > 0 ? o->dot / sqrt(o->na * o->nb) : 1.0,
-                    o->samples ? o->cos_sum / (double)o->samples : 0, o->min_cos, o->max_abs, o->max_ref);
-            if (o->classifier) fprintf(f, "%.1f%% | %.1f%% | ", 100.0 * (double)o->top1 / (double)o->rows, 100.0 * (double)o->top5 / (double)o->rows);
-            else fprintf(f, "- | - | ");
-            if (o->image && o->n) fprintf(f, "%.2f |\n", 10 * log10(o->max_ref * o->max_ref / (o->sumsq_err / (double)o->n)));
-            else fprintf(f, "- |\n");
-        }
-        fprintf(f, "\ntop-5 counts the QDQ model's top-1 class among the float model's top 5; PSNR uses max|float| as the peak.\n");
-        fprintf(f, "\n## Layers, worst first\n\n"
-                   "*input SQNR*: the float activation vs itself quantized with the calibrated scale (the error this layer adds).  \n"
-                   "*output SQNR*: the layer's output in the QDQ model vs the float model (error accumulated so far).\n\n"
-                   "| # | node | op | input SQNR dB | clipped | output SQNR dB |\n|---:|---|---|---:|---:|---:|\n");
-        for (int r = 0; r < nr; r++) {
-            const qlayer *L = &e.layers[rows[r].idx];
-            double clip = 0, tot = 0;
-            for (int k = 0; k < 2; k++)
-                if (L->act[k] >= 0) clip += e.acts[L->act[k]].clipped, tot += e.acts[L->act[k]].total;
-            fprintf(f, "| %d | %s | %s | ", r + 1, L->node, L->op);
-            if (isfinite(rows[r].key)) fprintf(f, "%.2f | %.4f%% | ", rows[r].key, tot > 0 ? 100 * clip / tot : 0);
-            else fprintf(f, "weights only | - | ");
-            if (L->matched) fprintf(f, "%.2f |\n", db(L->sig, L->noise));
-            else fprintf(f, "(no float counterpart) |\n");
-        }
-        if (nr > 0) {
-            fprintf(f, "\nTo keep the worst layers in float: `--exclude ");
-            for (int r = 0; r < nr && r < 3; r++) fprintf(f, "%s%s", r ? "," : "", e.layers[rows[r].idx].node);
-            fprintf(f, "`\n");
-        }
+        fprintf(f, "- evaluation: %d seeded random inputs (%s), the float model and the quantized one as onyx runs it "
+                   "(integer kernels) side by side; per-layer figures from the QDQ graph with float kernels on the first %d; "
+                   "calibrate %.1f s, quantize %.1f s, float runs %.1f s, INT8 runs %.1f s, QDQ reference runs %.1f s\n\n",
+                a->eval_random, a->dist, n_layer, calib_s, quant_s, t_float, t_int, t_qdq);
+        fprintf(f, "## Outputs (onyx INT8 vs float)\n\n");
+        qe_print_outputs_md(f, om, n_out);
+        fprintf(f, "\ntop-5 counts the quantized model's top-1 class among the float model's top 5; PSNR uses max|float| as the peak.\n");
+        fprintf(f, "\nThe QDQ graph run with float kernels (its definition) on the first %d inputs: cosine", n_layer);
+        for (int i = 0; i < n_out; i++) fprintf(f, "%s %s %.6f", i ? "," : "", omr[i].name, qe_cosine(&omr[i]));
+        fprintf(f, " (the integer kernels round the same values to within one quantization step).\n");
+        fprintf(f, "\n## Layers, worst first (QDQ graph, first %d inputs)\n\n", n_layer);
+        qe_print_layers_md(f, &e, rows, nr, 0);
     }
     if (sv.n && !json) {
         fprintf(f, "\n## Sensitivity: only this layer quantized (%d inputs), worst first\n\n"
@@ -808,20 +545,22 @@ static int evaluate(const qargs *a, const onyx_model *fm, const onyx_model *qm, 
     /* the headline on stdout */
     for (int i = 0; i < n_out; i++) {
         outmetric *o = &om[i];
-        printf("  %-20s cosine %.6f (min %.6f)  max_abs %.4g", o->name, o->na > 0 && o->nb > 0 ? o->dot / sqrt(o->na * o->nb) : 1.0,
-               o->min_cos, o->max_abs);
+        printf("  %-20s cosine %.6f (min %.6f)  max_abs %.4g", o->name, qe_cosine(o), o->min_cos, o->max_abs);
         if (o->classifier) printf("  top-1 %.1f%%  top-5 %.1f%%", 100.0 * (double)o->top1 / (double)o->rows, 100.0 * (double)o->top5 / (double)o->rows);
-        if (o->image && o->n) printf("  PSNR %.2f dB", 10 * log10(o->max_ref * o->max_ref / (o->sumsq_err / (double)o->n)));
+        if (o->image && o->n) printf("  PSNR %.2f dB", qe_psnr(o));
         printf("\n");
     }
     printf("report: %s\n", a->report);
 done_sens:
     free(sv.order), free(sv.cos), free(sv.sqnr);
 done:
-    eval_free(&e);
+    qe_free(&e);
     free(om);
+    free(omr);
     onyx_session_free(fs);
     onyx_session_free(qs);
+    onyx_session_free(qis);
+    onyx_model_free(qim);
     return rc;
 }
 
@@ -850,6 +589,7 @@ int cmd_quantize(int argc, char **argv)
     qargs a = {0};
     a.calib_random = 16;
     a.eval_random = 100;
+    a.layer_inputs = 10;
     a.seed = 1;
     a.dist = "normal";
     for (int i = 0; i < argc; i++) {
@@ -872,6 +612,7 @@ int cmd_quantize(int argc, char **argv)
         else if (!strcmp(s, "--calib-random")) a.calib_random = atoi(v), i++;
         else if (!strcmp(s, "--eval-random")) a.eval_random = atoi(v), i++;
         else if (!strcmp(s, "--sensitivity")) a.sensitivity = atoi(v), i++;
+        else if (!strcmp(s, "--layer-inputs")) a.layer_inputs = atoi(v), i++;
         else if (!strcmp(s, "--target-cosine")) a.target_cosine = atof(v), i++;
         else if (!strcmp(s, "--percentile")) a.opt.percentile = atof(v), i++;
         else if (!strcmp(s, "--exclude")) a.opt.exclude = v, i++;
