@@ -438,6 +438,10 @@ static onyx_status qc_fast(onyx_kctx *k, int kind, qc_state *s, bool nhwc, bool 
     bool flip;
     int32_t zak = qgemm_a_zero_point(s->uk, x->dtype == ONYX_INT8, (int32_t)zx, &flip);
     int threads = k_num_threads(k) > 0 ? k_num_threads(k) : 1;
+    if (s->depthwise) { /* as qgemm_run: a thread only for enough work */
+        int64_t useful = g.n * P * C * T / ((int64_t)2 << 20) + 1;
+        if (useful < threads) threads = (int)useful;
+    }
     size_t nx = (size_t)(g.n * HW * C), ny = (size_t)(g.n * P * M);
     bool copy_x = !nhwc || flip, copy_out = !nhwc;
     size_t o_x = 0, o_z = align64(copy_x ? nx : 0), o_f = o_z + align64(Z && copy_out ? ny * 4 : 0);

@@ -19,6 +19,10 @@
 #define QGEMM_MAX_MR 8
 #define QGEMM_MAX_NR 32
 #define QGEMM_BLOCK_BYTES (192 * 1024) /* packed B per block of panels */
+/* A thread joins a product only for this many multiply-adds (a few
+ * microseconds of VNNI work): below it, waking and waiting for a thread costs
+ * more than it saves, and a busy machine may not run the thread at all. */
+#define QGEMM_MACS_PER_THREAD ((int64_t)2 << 20)
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -413,6 +417,8 @@ void qgemm_run(const onyx_kctx *k, const qgemm_ukernel *uk, int64_t m, int64_t n
     jb.panel = panel_bytes(uk, a->ks, a->kc);
     jb.per_block = jb.panel > 0 && QGEMM_BLOCK_BYTES / jb.panel > 1 ? QGEMM_BLOCK_BYTES / jb.panel : 1;
     int threads = k ? k_num_threads(k) : 1;
+    int64_t macs = m * n * a->ks * a->kc, useful = macs / QGEMM_MACS_PER_THREAD + 1;
+    if (useful < threads) threads = (int)useful;
     int64_t mt = ceil_div(m, uk->mr), np = ceil_div(n, uk->nr);
     jb.split_m = mt >= np || mt >= 4 * (int64_t)threads;
     int64_t units = jb.split_m ? mt : np;

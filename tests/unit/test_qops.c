@@ -299,10 +299,11 @@ static int add_act(onyx_attr *at, float *params)
 
 static int64_t pads_v[4], strides_v[2], dil_v[2];
 
-static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter, int kind)
+/* big: a depthwise conv with enough work for the threads to split it */
+static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter, int kind, bool big)
 {
-    int nsp = 1 + (rnd(5) != 0);
-    bool depthwise = rnd(4) == 0;
+    int nsp = big ? 2 : 1 + (rnd(5) != 0);
+    bool depthwise = big || rnd(4) == 0;
     int64_t grp = depthwise ? 0 : rnd(4) == 0 ? 1 + rnd(3) : 1;
     int64_t n = 1 + rnd(2), cg = depthwise ? 1 : 1 + rnd(iter % 3 == 0 ? 40 : 9);
     int64_t c = depthwise ? 1 + rnd(40) : cg * grp;
@@ -311,7 +312,8 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter, int kind)
     int64_t k0 = 1 + rnd(3) * 2 - (rnd(5) == 0 ? 1 : 0);
     if (k0 < 1) k0 = 1;
     int64_t k1 = rnd(4) == 0 ? 1 + rnd(3) * 2 : k0;
-    int64_t xd[4] = {n, c, 2 + rnd(12), 2 + rnd(14)}, wd[4] = {m, cg, k0, k1};
+    if (big) c = m = grp = 64, k0 = k1 = 3;
+    int64_t xd[4] = {n, c, big ? 64 : 2 + rnd(12), big ? 64 : 2 + rnd(14)}, wd[4] = {m, cg, k0, k1};
     if (nsp == 1) xd[2] = xd[3], wd[2] = wd[3];
     call cl;
     memset(&cl, 0, sizeof cl);
@@ -570,11 +572,11 @@ int main(int argc, char **argv)
     }
     onyx_threads *tp1 = threads_create(1), *tp3 = threads_create(3);
     for (int i = 0; i < 60; i++) {
-        test_conv(tp1, tp3, i, i % 3);
+        test_conv(tp1, tp3, i, i % 3, false);
         pool_free();
     }
     for (int i = 0; i < 150; i++) {
-        test_conv(tp1, tp3, i, 2);
+        test_conv(tp1, tp3, i, 2, i < 3);
         pool_free();
     }
     for (int i = 0; i < 240; i++) {
