@@ -129,6 +129,12 @@ clean:
 # ---------------------------------------------------------------- bench
 # Every zoo model in onyx and in ONNX Runtime (bench/run.py, bench/ort_bench.js),
 # 1 and 2 threads, alternating; writes bench/results/latest.json and .md.
-.PHONY: bench
+# Then INT8 (bench/int8.py): each model quantized, onyx FP32 / onyx INT8 / ORT on
+# the same QDQ file, sizes and accuracy; writes bench/results/int8.json and .md.
+.PHONY: bench bench-int8
 bench: $(BUILD)/onyx
 	$(PYTHON) bench/run.py --onyx $(BUILD)/onyx
+	$(PYTHON) bench/int8.py --onyx $(BUILD)/onyx
+
+bench-int8: $(BUILD)/onyx
+	$(PYTHON) bench/int8.py --onyx $(BUILD)/onyx
