@@ -33,7 +33,7 @@ RECIPES = [
                                       "/features/features.0/features.0.0/Conv,"
                                       "/features/features.2/conv/conv.0/conv.0.0/Conv"]),
     ("mobilenetv4_conv_small", "mobilenetv4_conv_small", ["--calib-random", "16", "--exclude", "/conv_stem/Conv"]),
-    ("efficientnet_b0", "efficientnet_b0", ["--calib-random", "16"]),
+    ("efficientnet_b0", "efficientnet_b0", ["--calib-random", "16", "--method", "percentile", "--percentile", "99.99"]),
     ("udnet", "udnet", ["--calib-random", "16", "--dist", "uniform01", "--shape", "input=1x3x128x128"]),
     ("dinov2_vits14", "dinov2_vits14", ["--calib-random", "8"]),
     ("dinov2_vits14_dynamic", "dinov2_vits14", ["--dynamic", "--no-bias-correction"]),
