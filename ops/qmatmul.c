@@ -270,7 +270,12 @@ static onyx_status qmm_fast(onyx_kctx *k, int kind, qmm_state *s, bool *done)
         free(pb);
         return st;
     }
-    /* outputs */
+    int64_t ny = tensor_numel_of(sh.out_rank, sh.out_dims);
+    if (Z && (Z->dtype != ONYX_FLOAT || tensor_numel_of(Z->rank, Z->dims) != ny)) {
+        free(pb);
+        return ONYX_OK; /* a broadcast residual: the reference */
+    }
+    /* outputs (nothing is declared before this point, so the reference can still run) */
     onyx_tensor *yf = NULL, *yq = NULL, *yi = NULL;
     bool want_q = kind == QMM_QLINEAR || (kind == QMM_FUSED && k_input(k, io->y_scale) && k->n_outputs > 1);
     onyx_dtype qdt = ONYX_UINT8;
@@ -283,16 +288,11 @@ static onyx_status qmm_fast(onyx_kctx *k, int kind, qmm_state *s, bool *done)
         if (k_output_wanted(k, 0)) yf = k_output_uninit(k, 0, ONYX_FLOAT, sh.out_rank, sh.out_dims);
         if (want_q && k_output_wanted(k, 1)) yq = k_output_uninit(k, 1, qdt, sh.out_rank, sh.out_dims);
     }
-    int64_t ny = tensor_numel_of(sh.out_rank, sh.out_dims);
     if ((kind == QMM_INTEGER && !yi) || (kind == QMM_QLINEAR && !yq) ||
         (kind == QMM_FUSED && k_output_wanted(k, 0) && !yf) ||
         (kind == QMM_FUSED && want_q && k_output_wanted(k, 1) && !yq)) {
         free(pb);
         return k->err->code;
-    }
-    if (Z && (Z->dtype != ONYX_FLOAT || tensor_numel_of(Z->rank, Z->dims) != ny)) {
-        free(pb);
-        return ONYX_OK; /* a broadcast residual: the reference */
     }
     *done = true;
     if (ny == 0) {
