@@ -9,6 +9,7 @@
 #include "igemm.h"
 #include "nhwc.h"
 #include "pool.h"
+#include "qlinear.h"
 
 #include <float.h>
 
@@ -63,6 +64,7 @@ static void pool_pixels(void *arg, int64_t begin, int64_t end)
  * before the pool (the maximum commutes with the monotone quantization), so
  * the pool reads the 8-bit output of the integer convolution before it. */
 typedef struct pool8_job {
+    const ql_vec *vec;
     const pool_geom *g;
     int64_t c;
     const uint8_t *x;
@@ -75,28 +77,20 @@ static void max_pool8_pixels(void *arg, int64_t begin, int64_t end)
     const pool8_job *j = arg;
     const pool_geom *g = j->g;
     const int64_t ih = g->in[0], iw = g->in[1], oh = g->out[0], ow = g->out[1], c = j->c;
-    /* signed bytes compared as unsigned after flipping the top bit */
-    const uint8_t fx = j->is_signed ? 0x80 : 0;
     for (int64_t q = begin; q < end; q++) {
         int64_t img = q / (oh * ow), r = q % (oh * ow), y0 = (r / ow) * g->s[0] - g->pb[0],
                 x0 = (r % ow) * g->s[1] - g->pb[1];
         uint8_t *out = j->y + q * c;
-        memset(out, 0, (size_t)c); /* an empty window: the type's lowest value */
+        memset(out, j->is_signed ? 0x80 : 0, (size_t)c); /* an empty window: the type's lowest value */
         for (int64_t ky = 0; ky < g->k[0]; ky++) {
             int64_t iy = y0 + ky * g->d[0];
             if (iy < 0 || iy >= ih) continue;
             for (int64_t kx = 0; kx < g->k[1]; kx++) {
                 int64_t ix = x0 + kx * g->d[1];
                 if (ix < 0 || ix >= iw) continue;
-                const uint8_t *in = j->x + ((img * ih + iy) * iw + ix) * c;
-                for (int64_t ch = 0; ch < c; ch++) {
-                    uint8_t v = in[ch] ^ fx;
-                    out[ch] = v > out[ch] ? v : out[ch];
-                }
+                j->vec->max_bytes(out, j->x + ((img * ih + iy) * iw + ix) * c, c, j->is_signed);
             }
         }
-        if (fx)
-            for (int64_t ch = 0; ch < c; ch++) out[ch] ^= fx;
     }
 }
 
@@ -114,7 +108,7 @@ static onyx_status max_pool8(onyx_kctx *k)
     if (!y) return k->err->code;
     int64_t pixels = dims[0] * dims[1] * dims[2];
     if (pixels == 0 || dims[3] == 0) return ONYX_OK;
-    pool8_job j = {&g, dims[3], x->data, y->data, x->dtype == ONYX_INT8};
+    pool8_job j = {ql_vec_best(), &g, dims[3], x->data, y->data, x->dtype == ONYX_INT8};
     k_parallel_for(k, pixels, max_pool8_pixels, &j);
     return ONYX_OK;
 }

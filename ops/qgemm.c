@@ -348,9 +348,11 @@ typedef struct qjob {
     bool split_m;
 } qjob;
 
-/* Asks for the epilogue's residual and float output lines of a tile before
- * its product runs, so their cache misses overlap the multiply-adds (a
- * ResNet block streams a float residual in and out of every conv). */
+/* Asks for the epilogue's residual and float output lines of rows i0..i0+mr,
+ * columns j0..j0+nr, so their cache misses overlap the multiply-adds (a
+ * ResNet block streams a float residual in and out of every conv). Done for
+ * a whole row tile before its panels run: one panel's product is too short
+ * to hide a miss. */
 static void prefetch_out(const qgemm_out *o, int64_t i0, int64_t mr, int64_t j0, int64_t nr)
 {
     for (int64_t i = i0; i < i0 + mr; i++)
@@ -371,6 +373,10 @@ static void q_block(const qjob *jb, int64_t mt0, int64_t mt1, int64_t p0, int64_
         int64_t pe = pb + jb->per_block < p1 ? pb + jb->per_block : p1;
         for (int64_t mt = mt0; mt < mt1; mt++) {
             int64_t i0 = mt * MR, mr = jb->m - i0 < MR ? jb->m - i0 : MR;
+            if (jb->o->z || jb->o->yf) {
+                int64_t j1 = pe * NR < jb->n ? pe * NR : jb->n;
+                prefetch_out(jb->o, i0, mr, jb->j_base + pb * NR, j1 - pb * NR);
+            }
             const uint8_t *const *ap;
             if (a->ind) {
                 ap = a->ind + mt * a->ks * MR;
@@ -380,7 +386,6 @@ static void q_block(const qjob *jb, int64_t mt0, int64_t mt1, int64_t p0, int64_
             }
             for (int64_t p = pb; p < pe; p++) {
                 int64_t j0 = p * NR, nr = jb->n - j0 < NR ? jb->n - j0 : NR;
-                if (jb->o->z || jb->o->yf) prefetch_out(jb->o, i0, mr, jb->j_base + j0, nr);
                 uk->tile(a->ks, a->kc, ap, a->ind ? a->off : 0, a->zero, jb->b + p * jb->panel, acc);
                 uk->tile_out(jb->o, acc, NR, i0, mr, jb->j_base + j0, nr);
             }

@@ -44,6 +44,9 @@ typedef struct ql_vec {
     void (*dequantize)(const uint8_t *x, int64_t n, bool is_signed, float s, float zp, float *y);
     /* *mn = min(0, min x), *mx = max(0, max x), NaN ignored */
     void (*range)(const float *x, int64_t n, float *mn, float *mx);
+    /* acc[i] = max(acc[i], x[i]) for uint8, or int8 when is_signed (MaxPool of
+     * quantized images, ops/pool_nhwc.c) */
+    void (*max_bytes)(uint8_t *acc, const uint8_t *x, int64_t n, bool is_signed);
 } ql_vec;
 const ql_vec *ql_vec_best(void);
 /* DynamicQuantizeLinear's uint8 scale and zero point for the range [mn, mx]. */

@@ -90,7 +90,17 @@ static void range_generic(const float *x, int64_t n, float *mn, float *mx)
     *mx = b;
 }
 
-static const ql_vec ql_vec_generic = {"generic", quantize_generic, dequantize_generic, range_generic};
+static void max_bytes_generic(uint8_t *restrict acc, const uint8_t *restrict x, int64_t n, bool is_signed)
+{
+    uint8_t fx = is_signed ? 0x80 : 0; /* int8 order is uint8 order with the top bit flipped */
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t a = acc[i] ^ fx, v = x[i] ^ fx;
+        acc[i] = (v > a ? v : a) ^ fx;
+    }
+}
+
+static const ql_vec ql_vec_generic = {"generic", quantize_generic, dequantize_generic, range_generic,
+                                      max_bytes_generic};
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -192,8 +202,27 @@ QL_AVX2 static void range_avx2(const float *x, int64_t n, float *mn, float *mx)
     *mx = tb;
 }
 
-static const ql_vec ql_vec_avx512 = {"avx512", quantize_avx512, dequantize_avx512, range_avx512};
-static const ql_vec ql_vec_avx2 = {"avx2", quantize_avx2, dequantize_avx2, range_avx2};
+QL_AVX512 static void max_bytes_avx512(uint8_t *acc, const uint8_t *x, int64_t n, bool is_signed)
+{
+    for (int64_t i = 0; i < n; i += 64) {
+        __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+        __m512i a = _mm512_maskz_loadu_epi8(m, acc + i), v = _mm512_maskz_loadu_epi8(m, x + i);
+        _mm512_mask_storeu_epi8(acc + i, m, is_signed ? _mm512_max_epi8(a, v) : _mm512_max_epu8(a, v));
+    }
+}
+
+QL_AVX2 static void max_bytes_avx2(uint8_t *acc, const uint8_t *x, int64_t n, bool is_signed)
+{
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(acc + i)), v = _mm256_loadu_si256((const __m256i *)(x + i));
+        _mm256_storeu_si256((__m256i *)(acc + i), is_signed ? _mm256_max_epi8(a, v) : _mm256_max_epu8(a, v));
+    }
+    max_bytes_generic(acc + i, x + i, n - i, is_signed);
+}
+
+static const ql_vec ql_vec_avx512 = {"avx512", quantize_avx512, dequantize_avx512, range_avx512, max_bytes_avx512};
+static const ql_vec ql_vec_avx2 = {"avx2", quantize_avx2, dequantize_avx2, range_avx2, max_bytes_avx2};
 #endif
 
 #if defined(__aarch64__)
@@ -249,7 +278,19 @@ static void range_neon(const float *x, int64_t n, float *mn, float *mx)
     *mx = vb > tb ? vb : tb;
 }
 
-static const ql_vec ql_vec_neon = {"neon", quantize_neon, dequantize_neon, range_neon};
+static void max_bytes_neon(uint8_t *acc, const uint8_t *x, int64_t n, bool is_signed)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        if (is_signed)
+            vst1q_s8((int8_t *)acc + i, vmaxq_s8(vld1q_s8((const int8_t *)acc + i), vld1q_s8((const int8_t *)x + i)));
+        else
+            vst1q_u8(acc + i, vmaxq_u8(vld1q_u8(acc + i), vld1q_u8(x + i)));
+    }
+    max_bytes_generic(acc + i, x + i, n - i, is_signed);
+}
+
+static const ql_vec ql_vec_neon = {"neon", quantize_neon, dequantize_neon, range_neon, max_bytes_neon};
 #endif
 
 const ql_vec *ql_vec_best(void)

@@ -538,6 +538,40 @@ static void test_qdq(onyx_threads *tp1, int iter)
     compare(&cl, tp1, tp1, false, 0, what);
 }
 
+/* NhwcMaxPool of uint8/int8 images against MaxPool's reference on NCHW. */
+static void test_maxpool8(onyx_threads *tp1, int iter)
+{
+    onyx_dtype dt = rnd(2) ? ONYX_UINT8 : ONYX_INT8;
+    int64_t xd[4] = {1 + rnd(2), 1 + rnd(70), 3 + rnd(12), 3 + rnd(12)};
+    onyx_tensor *x = bytes(dt, 4, xd);
+    static int64_t ks[2], st[2], pd[4];
+    ks[0] = 2 + rnd(2), ks[1] = 2 + rnd(2), st[0] = 1 + rnd(2), st[1] = 1 + rnd(2);
+    for (int i = 0; i < 4; i++) pd[i] = rnd(2);
+    call cl;
+    memset(&cl, 0, sizeof cl);
+    cl.domain = "", cl.op = "MaxPool";
+    cl.n_in = 1, cl.n_out = 1;
+    cl.in[0] = x;
+    cl.attr[0] = a_ints("kernel_shape", 2, ks);
+    cl.attr[1] = a_ints("strides", 2, st);
+    cl.attr[2] = a_ints("pads", 4, pd);
+    cl.n_attr = 3;
+    result ref, got;
+    run(&cl, false, tp1, &ref);
+    call ch = cl;
+    ch.domain = "ai.onyx", ch.op = "NhwcMaxPool";
+    ch.in[0] = to_nhwc(x);
+    run(&ch, false, tp1, &got);
+    CHECK(ref.st == ONYX_OK && got.st == ONYX_OK, "MaxPool8 #%d: %s / %s", iter, ref.err.message, got.err.message);
+    if (!ref.st && !got.st) {
+        onyx_tensor *t = to_nhwc(&ref.out[0]);
+        CHECK(t->nbytes == got.out[0].nbytes && !memcmp(t->data, got.out[0].data, t->nbytes),
+              "MaxPool8 #%d %s c=%lld: NHWC pool differs from the reference", iter, onyx_dtype_name(dt), (long long)xd[1]);
+    }
+    result_free(&ref);
+    result_free(&got);
+}
+
 /* Runs this test again in a child process with the environment `env`. */
 static void child(const char *argv0, const char *env, int *p_total, int *f_total)
 {
@@ -585,6 +619,10 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < 60; i++) {
         test_qdq(tp1, i);
+        pool_free();
+    }
+    for (int i = 0; i < 40; i++) {
+        test_maxpool8(tp1, i);
         pool_free();
     }
     threads_free(tp1);
