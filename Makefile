@@ -84,9 +84,12 @@ cross: zoo
 zoo:
 	@bash models/build_zoo.sh --strict
 
-# Every zoo model against ONNX Runtime, and the bisect finding an injected fault.
+# Every zoo model against ONNX Runtime, INT8 models (onyx's integer kernels vs
+# ONNX Runtime on the same QDQ file, and vs the float parent), and the bisect
+# finding an injected fault.
 parity: all zoo $(BUILD)/tests/rewrite_model
 	@sh tests/zoo_parity.sh $(BUILD)/onyx
+	@sh tests/int8_parity.sh $(BUILD)/onyx
 	@sh tests/roundtrip_test.sh $(BUILD)
 	@$(MAKE) --no-print-directory BUILD=build-hooks EXTRA_CPPFLAGS=-DONYX_TEST_HOOKS build-hooks/onyx
 	@sh tests/bisect_test.sh build-hooks/onyx
