@@ -51,9 +51,16 @@ def sha(path, extra):
 def quantize(args, name, zoo_name, extra, out_dir):
     model = os.path.join(args.zoo, zoo_name, "model.onnx")
     key = sha(model, extra + ["eval=%d" % args.eval, sha(args.onyx, [])])
-    qpath = os.path.join(out_dir, "%s.onnx" % name)
-    rpath = os.path.join(out_dir, "%s.report.json" % name)
-    kpath = os.path.join(out_dir, "%s.key" % name)
+    # each QDQ file in its own directory beside the zoo's first test set, where
+    # onyx profile looks for its inputs (shapes of symbolic dims included)
+    mdir = os.path.join(out_dir, name)
+    os.makedirs(mdir, exist_ok=True)
+    data = os.path.join(mdir, "test_data_set_0")
+    if not os.path.exists(data):
+        os.symlink(os.path.abspath(os.path.join(args.zoo, zoo_name, "test_data_set_0")), data)
+    qpath = os.path.join(mdir, "model.onnx")
+    rpath = os.path.join(mdir, "report.json")
+    kpath = os.path.join(mdir, "key")
     if not args.requantize and os.path.exists(qpath) and os.path.exists(rpath) and os.path.exists(kpath):
         with open(kpath) as f:
             if f.read().strip() == key:
