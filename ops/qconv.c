@@ -331,17 +331,26 @@ typedef struct dw_job {
     int threads;
 } dw_job;
 
+/* Output pixels per depthwise call: enough to keep the weights in registers
+ * over a run of pixels, few enough that the run's int32 sums stay in L1. */
+static int64_t dw_pixels(int64_t channels)
+{
+    int64_t n = 8192 / (channels ? channels : 1);
+    return n < 1 ? 1 : n > 32 ? 32 : n;
+}
+
 static void dw_thread(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *jb = arg;
-    int64_t P = jb->g->oh * jb->g->ow, T = jb->g->kh * jb->g->kw, C = jb->g->c;
+    int64_t P = jb->g->oh * jb->g->ow, T = jb->g->kh * jb->g->kw, C = jb->g->c, run = dw_pixels(C);
     for (int64_t t = begin; t < end; t++) {
         int64_t base = P / jb->threads, rem = P % jb->threads;
         int64_t p0 = t * base + (t < rem ? t : rem), p1 = p0 + base + (t < rem ? 1 : 0);
-        int32_t *acc = jb->acc + t * ((C + 15) & ~(int64_t)15);
-        for (int64_t p = p0; p < p1; p++) {
-            jb->s->uk->dw(C, T, jb->s->ind + p * T, jb->off, jb->s->zero, jb->s->dww, acc);
-            jb->s->uk->tile_out(jb->o, acc, 0, p, 1, 0, C);
+        int32_t *acc = jb->acc + t * run * ((C + 15) & ~(int64_t)15);
+        for (int64_t p = p0; p < p1; p += run) {
+            int64_t np = p1 - p < run ? p1 - p : run;
+            jb->s->uk->dw(C, T, np, jb->s->ind + p * T, jb->off, jb->s->zero, jb->s->dww, acc);
+            jb->s->uk->tile_out(jb->o, acc, C, p, np, 0, C);
         }
     }
 }
@@ -446,7 +455,7 @@ static onyx_status qc_fast(onyx_kctx *k, int kind, qc_state *s, bool nhwc, bool 
     bool copy_x = !nhwc || flip, copy_out = !nhwc;
     size_t o_x = 0, o_z = align64(copy_x ? nx : 0), o_f = o_z + align64(Z && copy_out ? ny * 4 : 0);
     size_t o_q = o_f + align64((yf || yi) && copy_out ? ny * 4 : 0), o_acc = o_q + align64(yq && copy_out ? ny : 0);
-    size_t total = o_acc + (s->depthwise ? (size_t)threads * (size_t)((C + 15) & ~(int64_t)15) * 4 : 0);
+    size_t total = o_acc + (s->depthwise ? (size_t)threads * (size_t)(dw_pixels(C) * ((C + 15) & ~(int64_t)15)) * 4 : 0);
     k_scratch_buf own = {0};
     uint8_t *scr = ql_scratch(k, QL_SCRATCH_SLOT, &own, total ? total : 64);
     if (!scr || (C > s->zero_cap && !(s->zero = realloc(s->zero, (size_t)C)))) {

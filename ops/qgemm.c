@@ -89,8 +89,8 @@ void qgemm_tile_out_scalar(const qgemm_out *o, const int32_t *acc, int64_t ldacc
 }
 
 /* Blocks of 8 channels, one tap after another ([block][tap][8]). */
-static void qdw_generic(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
-                        const uint8_t *zero, const int16_t *w, int32_t *acc)
+static void qdw_generic_pixel(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
+                              const uint8_t *zero, const int16_t *w, int32_t *acc)
 {
     for (int64_t c0 = 0; c0 < channels; c0 += 8) {
         int64_t cn = channels - c0 < 8 ? channels - c0 : 8;
@@ -102,6 +102,12 @@ static void qdw_generic(int64_t channels, int64_t taps, const uint8_t *const *in
         }
         memcpy(acc + c0, s, (size_t)cn * sizeof *s);
     }
+}
+
+static void qdw_generic(int64_t channels, int64_t taps, int64_t npix, const uint8_t *const *in, int64_t off,
+                        const uint8_t *zero, const int16_t *w, int32_t *acc)
+{
+    for (int64_t p = 0; p < npix; p++) qdw_generic_pixel(channels, taps, in + p * taps, off, zero, w, acc + p * channels);
 }
 
 const qgemm_ukernel qgemm_u8s8_4x8_generic = {

@@ -92,9 +92,10 @@ typedef struct qgemm_ukernel {
      * accumulators at acc + r * ldacc */
     void (*tile_out)(const qgemm_out *o, const int32_t *acc, int64_t ldacc, int64_t i0, int64_t mr,
                      int64_t j0, int64_t n);
-    /* depthwise: acc[c] = sum_t in[t][c] * w[t][c], c < channels, in[t] =
-     * ptrs[t] (+ off unless zero); w packed by qdw_pack_w for this kernel */
-    void (*dw)(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
+    /* depthwise, npix output pixels: acc[p][c] = sum_t in[p][t][c] * w[t][c]
+     * for c < channels, in[p][t] = ptrs[p * taps + t] (+ off unless zero);
+     * w packed by qdw_pack_w for this kernel */
+    void (*dw)(int64_t channels, int64_t taps, int64_t npix, const uint8_t *const *in, int64_t off,
                const uint8_t *zero, const int16_t *w, int32_t *acc);
     /* depthwise weight layout: blocks of dw_cb channels, taps in pairs
      * interleaved for vpmaddwd (dw_pairs) or one by one (qdw_pack_w) */

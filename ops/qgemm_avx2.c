@@ -177,8 +177,8 @@ AVX2 static void qgemm_tile_out_avx2(const qgemm_out *o, const int32_t *acc, int
 
 /* 16 channels per pass over the taps, two taps per vpmaddwd (the layout of
  * qdw_avx512 with two 128-bit lanes); a partial block is copied first. */
-AVX2 static void qdw_avx2(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
-                          const uint8_t *zero, const int16_t *w, int32_t *acc)
+AVX2 static void qdw_avx2_pixel(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
+                                const uint8_t *zero, const int16_t *w, int32_t *acc)
 {
     int64_t tp = taps + (taps & 1);
     for (int64_t c0 = 0; c0 < channels; c0 += 16) {
@@ -220,6 +220,12 @@ AVX2 static void qdw_avx2(int64_t channels, int64_t taps, const uint8_t *const *
             memcpy(acc + c0, tmp, (size_t)cn * sizeof *tmp);
         }
     }
+}
+
+static void qdw_avx2(int64_t channels, int64_t taps, int64_t npix, const uint8_t *const *in, int64_t off,
+                     const uint8_t *zero, const int16_t *w, int32_t *acc)
+{
+    for (int64_t p = 0; p < npix; p++) qdw_avx2_pixel(channels, taps, in + p * taps, off, zero, w, acc + p * channels);
 }
 
 const qgemm_ukernel qgemm_u8s8_6x16_avxvnni = {

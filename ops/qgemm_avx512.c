@@ -189,8 +189,8 @@ AVX512 static void qgemm_tile_out_avx512(const qgemm_out *o, const int32_t *acc,
  * x_t * w_t + x_t+1 * w_t+1 of one channel (the weights were packed in that
  * interleaved order); the two accumulators are put back in channel order at
  * the end. The tail block is masked. */
-AVX512 static void qdw_avx512(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
-                              const uint8_t *zero, const int16_t *w, int32_t *acc)
+AVX512 static void qdw_avx512_pixel(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
+                                    const uint8_t *zero, const int16_t *w, int32_t *acc)
 {
     const __m512i idx0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i idx1 =
@@ -216,6 +216,65 @@ AVX512 static void qdw_avx512(int64_t channels, int64_t taps, const uint8_t *con
         _mm512_mask_storeu_epi32(acc + c0, m0, _mm512_permutex2var_epi32(lo, idx0, hi));
         _mm512_mask_storeu_epi32(acc + c0 + 16, m1, _mm512_permutex2var_epi32(lo, idx1, hi));
     }
+}
+
+#define DW_MAX_PIX 64
+
+/* 3x3 (9 taps, 5 pairs): per block of 32 channels the 10 weight vectors stay
+ * in registers while the block walks the pixels; each pixel's pointers are
+ * resolved once. */
+AVX512 static void qdw_avx512_3x3(int64_t channels, int64_t npix, const uint8_t *const *in, int64_t off,
+                                  const uint8_t *zero, const int16_t *w, int32_t *acc)
+{
+    const __m512i idx0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i idx1 =
+        _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    const uint8_t *ptr[DW_MAX_PIX * 9];
+    for (int64_t i = 0; i < npix * 9; i++) ptr[i] = in[i] == zero ? in[i] : in[i] + off;
+    for (int64_t c0 = 0; c0 < channels; c0 += 32) {
+        int64_t cn = channels - c0 < 32 ? channels - c0 : 32;
+        __mmask32 m = cn == 32 ? 0xffffffffu : (__mmask32)((1u << cn) - 1);
+        __mmask16 m0 = (__mmask16)m, m1 = (__mmask16)(m >> 16);
+        const int16_t *wb = w + c0 * 10;
+        __m512i w0l = _mm512_loadu_si512(wb), w0h = _mm512_loadu_si512(wb + 32);
+        __m512i w1l = _mm512_loadu_si512(wb + 64), w1h = _mm512_loadu_si512(wb + 96);
+        __m512i w2l = _mm512_loadu_si512(wb + 128), w2h = _mm512_loadu_si512(wb + 160);
+        __m512i w3l = _mm512_loadu_si512(wb + 192), w3h = _mm512_loadu_si512(wb + 224);
+        __m512i w4l = _mm512_loadu_si512(wb + 256), w4h = _mm512_loadu_si512(wb + 288);
+        for (int64_t p = 0; p < npix; p++) {
+            const uint8_t *const *pp = ptr + p * 9;
+#define X(t) _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, pp[t] + c0))
+#define PAIR(x0, x1, wl, wh)                                                                       \
+    lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(x0, x1), wl));                \
+    hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(x0, x1), wh));
+            __m512i lo = _mm512_setzero_si512(), hi = lo, a, b;
+            a = X(0), b = X(1);
+            PAIR(a, b, w0l, w0h)
+            a = X(2), b = X(3);
+            PAIR(a, b, w1l, w1h)
+            a = X(4), b = X(5);
+            PAIR(a, b, w2l, w2h)
+            a = X(6), b = X(7);
+            PAIR(a, b, w3l, w3h)
+            a = X(8); /* the pair's second weight is 0 */
+            PAIR(a, a, w4l, w4h)
+#undef PAIR
+#undef X
+            int32_t *o = acc + p * channels + c0;
+            _mm512_mask_storeu_epi32(o, m0, _mm512_permutex2var_epi32(lo, idx0, hi));
+            _mm512_mask_storeu_epi32(o + 16, m1, _mm512_permutex2var_epi32(lo, idx1, hi));
+        }
+    }
+}
+
+AVX512 static void qdw_avx512(int64_t channels, int64_t taps, int64_t npix, const uint8_t *const *in, int64_t off,
+                              const uint8_t *zero, const int16_t *w, int32_t *acc)
+{
+    if (taps == 9 && npix <= DW_MAX_PIX) {
+        qdw_avx512_3x3(channels, npix, in, off, zero, w, acc);
+        return;
+    }
+    for (int64_t p = 0; p < npix; p++) qdw_avx512_pixel(channels, taps, in + p * taps, off, zero, w, acc + p * channels);
 }
 
 const qgemm_ukernel qgemm_u8s8_8x32_avx512vnni = {

@@ -166,8 +166,8 @@ static void qgemm_tile_out_neon(const qgemm_out *o, const int32_t *acc, int64_t 
 
 /* 8 channels per pass over the taps: widen to int16, vmlal into int32. A
  * partial block is copied first. Weights [block][tap][8]. */
-static void qdw_neon(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
-                     const uint8_t *zero, const int16_t *w, int32_t *acc)
+static void qdw_neon_pixel(int64_t channels, int64_t taps, const uint8_t *const *in, int64_t off,
+                           const uint8_t *zero, const int16_t *w, int32_t *acc)
 {
     for (int64_t c0 = 0; c0 < channels; c0 += 8) {
         int64_t cn = channels - c0 < 8 ? channels - c0 : 8;
@@ -197,6 +197,12 @@ static void qdw_neon(int64_t channels, int64_t taps, const uint8_t *const *in, i
             memcpy(acc + c0, tmp, (size_t)cn * sizeof *tmp);
         }
     }
+}
+
+static void qdw_neon(int64_t channels, int64_t taps, int64_t npix, const uint8_t *const *in, int64_t off,
+                     const uint8_t *zero, const int16_t *w, int32_t *acc)
+{
+    for (int64_t p = 0; p < npix; p++) qdw_neon_pixel(channels, taps, in + p * taps, off, zero, w, acc + p * channels);
 }
 
 const qgemm_ukernel qgemm_s8s8_8x12_neondot = {

@@ -473,7 +473,8 @@ static onyx_status op_quantize_linear(onyx_kctx *k)
                       onyx_dtype_name(yt));
     q_layout l;
     if ((st = q_make_layout(k, x, 1, 2, &l))) return st;
-    onyx_tensor *y = k_output(k, 0, yt, x->rank, x->dims);
+    /* every path below writes every element */
+    onyx_tensor *y = k_output_uninit(k, 0, yt, x->rank, x->dims);
     if (!y) return k->err->code;
     float *sc = q_read_f32(k_input(k, 1)), *z = zp ? q_read_f32(zp) : NULL;
     if (k->state && sc && (z || !zp) && x->dtype == ONYX_FLOAT && l.mode < 2 &&
@@ -536,7 +537,7 @@ static onyx_status op_dequantize_linear(onyx_kctx *k)
                       onyx_dtype_name(yt));
     q_layout l;
     if ((st = q_make_layout(k, x, 1, 2, &l))) return st;
-    onyx_tensor *y = k_output(k, 0, yt, x->rank, x->dims);
+    onyx_tensor *y = k_output_uninit(k, 0, yt, x->rank, x->dims); /* every element is written */
     if (!y) return k->err->code;
     float *sc = q_read_f32(k_input(k, 1));
     if (!sc) return k_fail(k, ONYX_E_NOMEM, "out of memory");
@@ -574,7 +575,7 @@ static onyx_status op_dynamic_quantize_linear(onyx_kctx *k)
     onyx_status st = k_require(k, 0, ONYX_FLOAT, ONYX_UNDEFINED);
     if (st) return st;
     const onyx_tensor *x = k_input(k, 0);
-    onyx_tensor *y = k_output(k, 0, ONYX_UINT8, x->rank, x->dims);
+    onyx_tensor *y = k_output_uninit(k, 0, ONYX_UINT8, x->rank, x->dims); /* every element is written */
     if (!y) return k->err->code;
     onyx_tensor *ys = k_output(k, 1, ONYX_FLOAT, 0, NULL);
     if (!ys) return k->err->code;

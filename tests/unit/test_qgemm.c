@@ -311,8 +311,9 @@ static void check_epilogue(const qgemm_ukernel *uk, onyx_threads *tp3, int64_t m
     prob_free(&p);
 }
 
-/* Depthwise: exact int32 against the naive sum, padding taps and offsets. */
-static void check_dw(const qgemm_ukernel *uk, int64_t channels, int64_t taps)
+/* Depthwise over npix pixels: exact int32 against the naive sum, padding
+ * taps and offsets. */
+static void check_dw(const qgemm_ukernel *uk, int64_t channels, int64_t taps, int64_t npix)
 {
     bool w_unsigned = rnd(3) == 0;
     int64_t rows = taps + 3, shift = 7;
@@ -324,32 +325,34 @@ static void check_dw(const qgemm_ukernel *uk, int64_t channels, int64_t taps)
     for (int64_t c = 0; c < channels; c++) zp[c] = w_unsigned ? rnd(256) : rnd(21) - 10;
     uint8_t zv = (uint8_t)rnd(256);
     memset(zero, zv, (size_t)channels);
-    const uint8_t **in = xmalloc((size_t)taps * sizeof *in);
-    int64_t *row = xmalloc((size_t)taps * sizeof *row);
-    for (int64_t t = 0; t < taps; t++) {
-        row[t] = rnd(4) == 0 ? -1 : rnd((int)rows);
-        in[t] = row[t] < 0 ? zero : img + row[t] * channels; /* + shift via off */
+    const uint8_t **in = xmalloc((size_t)(npix * taps) * sizeof *in);
+    int64_t *row = xmalloc((size_t)(npix * taps) * sizeof *row);
+    for (int64_t e = 0; e < npix * taps; e++) {
+        row[e] = rnd(4) == 0 ? -1 : rnd((int)rows);
+        in[e] = row[e] < 0 ? zero : img + row[e] * channels; /* + shift via off */
     }
     int16_t *packed = xmalloc(qdw_packed_w_count(uk, taps, channels) * sizeof(int16_t));
     int32_t *wsum = xmalloc((size_t)channels * sizeof(int32_t));
-    int32_t *acc = xmalloc((size_t)channels * sizeof(int32_t));
+    int32_t *acc = xmalloc((size_t)(npix * channels) * sizeof(int32_t));
     /* weights [tap][channel] */
     qdw_pack_w(uk, taps, channels, w, w_unsigned, channels, 1, zp, packed, wsum);
-    uk->dw(channels, taps, in, shift, zero, packed, acc);
+    uk->dw(channels, taps, npix, in, shift, zero, packed, acc);
     int64_t bad = 0;
-    for (int64_t c = 0; c < channels; c++) {
-        int64_t s = 0, ws = 0;
-        for (int64_t t = 0; t < taps; t++) {
-            uint8_t xb = row[t] < 0 ? zv : img[shift + row[t] * channels + c];
-            int32_t x = uk->a_signed ? (int8_t)xb : xb;
-            int32_t wv = (w_unsigned ? w[t * channels + c] : (int8_t)w[t * channels + c]) - zp[c];
-            s += (int64_t)x * wv;
-            ws += wv;
+    for (int64_t p = 0; p < npix; p++)
+        for (int64_t c = 0; c < channels; c++) {
+            int64_t s = 0, ws = 0;
+            for (int64_t t = 0; t < taps; t++) {
+                int64_t r = row[p * taps + t];
+                uint8_t xb = r < 0 ? zv : img[shift + r * channels + c];
+                int32_t x = uk->a_signed ? (int8_t)xb : xb;
+                int32_t wv = (w_unsigned ? w[t * channels + c] : (int8_t)w[t * channels + c]) - zp[c];
+                s += (int64_t)x * wv;
+                ws += wv;
+            }
+            if (acc[p * channels + c] != (int32_t)s || wsum[c] != ws) bad++;
         }
-        if (acc[c] != (int32_t)s || wsum[c] != ws) bad++;
-    }
-    CHECK(bad == 0, "%s dw channels=%lld taps=%lld w_unsigned=%d: %lld channels wrong", uk->name,
-          (long long)channels, (long long)taps, w_unsigned, (long long)bad);
+    CHECK(bad == 0, "%s dw channels=%lld taps=%lld pixels=%lld w_unsigned=%d: %lld sums wrong", uk->name,
+          (long long)channels, (long long)taps, (long long)npix, w_unsigned, (long long)bad);
     free(img), free(zero), free(w), free(zp), free(in), free(row), free(packed), free(wsum), free(acc);
 }
 
@@ -375,7 +378,7 @@ static void test_kernel(const qgemm_ukernel *uk, onyx_threads *tp3)
     static const int64_t chans[] = {1, 3, 8, 16, 17, 24, 32, 33, 96, 100};
     static const int64_t taps[] = {1, 2, 3, 9, 25};
     for (int c = 0; c < 10; c++)
-        for (int t = 0; t < 5; t++) check_dw(uk, chans[c], taps[t]);
+        for (int t = 0; t < 5; t++) check_dw(uk, chans[c], taps[t], 1 + rnd(3) * rnd(20));
     printf("%-28s %s\n", uk->name, failed == before ? "ok" : "FAILED");
 }
 
