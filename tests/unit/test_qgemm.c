@@ -7,35 +7,10 @@
  * activation, bias and residual; 1 and 3 threads (bit-identical); the
  * depthwise rows. `test_qgemm --bench` prints GOP/s of ResNet-50-like shapes.
  */
+#include "harness.h"
 #include "../../ops/qgemm.h"
-#include "../../runtime/threads.h"
 
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (cond) {                                     \
-            passed++;                                   \
-        } else {                                        \
-            failed++;                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-        }                                               \
-    } while (0)
-
-static unsigned seed = 12345;
-static int rnd(int n)
-{
-    seed = seed * 1103515245u + 12345u;
-    return (int)((seed >> 8) % (unsigned)n);
-}
 
 static void *xmalloc(size_t n) { return malloc(n ? n : 1); }
 

@@ -13,34 +13,8 @@
  * tie differently, float ones by float rounding; 1 and 3 threads bit for bit.
  * The process re-runs itself on every lower ISA path (ONYX_ISA, ONYX_NO_DOT).
  */
+#include "harness.h"
 #include "../../ops/qgemm.h"
-#include "../../runtime/threads.h"
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (cond) {                                     \
-            passed++;                                   \
-        } else {                                        \
-            failed++;                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-        }                                               \
-    } while (0)
-
-static unsigned seed = 9191;
-static int rnd(int n)
-{
-    seed = seed * 1103515245u + 12345u;
-    return (int)((seed >> 8) % (unsigned)n);
-}
 
 /* ---- tensors ---- */
 
@@ -118,40 +92,6 @@ static onyx_tensor *zero_point(onyx_dtype dt, int64_t per, bool symmetric)
     for (int64_t i = 0; i < per; i++)
         p[i] = (uint8_t)(symmetric ? (dt == ONYX_UINT8 ? 128 : 0) : (dt == ONYX_UINT8 ? 100 + rnd(56) : rnd(41) - 20));
     return t;
-}
-
-static onyx_attr a_int(const char *name, int64_t v)
-{
-    onyx_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = name;
-    a.type = ATTR_INT;
-    a.i = v;
-    return a;
-}
-static onyx_attr a_ints(const char *name, int n, int64_t *v)
-{
-    onyx_attr a = a_int(name, 0);
-    a.type = ATTR_INTS;
-    a.n = n;
-    a.ints = v;
-    return a;
-}
-static onyx_attr a_floats(const char *name, int n, float *v)
-{
-    onyx_attr a = a_int(name, 0);
-    a.type = ATTR_FLOATS;
-    a.n = n;
-    a.floats = v;
-    return a;
-}
-static onyx_attr a_str(const char *name, const char *s)
-{
-    onyx_attr a = a_int(name, 0);
-    a.type = ATTR_STRING;
-    a.s = s;
-    a.s_len = strlen(s);
-    return a;
 }
 
 /* ---- running an operator ---- */
@@ -281,15 +221,15 @@ static const char *act_names[] = {"", "Relu", "Clip", "LeakyRelu", "HardSwish", 
 static int add_act(onyx_attr *at, float *params)
 {
     int a = rnd(3) == 0 ? rnd(10) : rnd(3);
-    at[0] = a_str("activation", act_names[a]);
+    at[0] = attr_str("activation", act_names[a]);
     if (a == 2) {
         params[0] = -0.5f, params[1] = 3.0f;
-        at[1] = a_floats("activation_params", 2, params);
+        at[1] = attr_floats("activation_params", 2, params);
         return 2;
     }
     if (a == 3) {
         params[0] = 0.2f;
-        at[1] = a_floats("activation_params", 1, params);
+        at[1] = attr_floats("activation_params", 1, params);
         return 2;
     }
     return 1;
@@ -318,7 +258,7 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter, int kind, 
     call cl;
     memset(&cl, 0, sizeof cl);
     int na = 0;
-    cl.attr[na++] = a_int("group", grp);
+    cl.attr[na++] = attr_int("group", grp);
     for (int a = 0; a < nsp; a++) {
         strides_v[a] = 1 + (rnd(3) == 0);
         dil_v[a] = 1 + (rnd(5) == 0);
@@ -330,10 +270,10 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter, int kind, 
         int64_t dk = (wd[2 + a] - 1) * dil_v[a] + 1;
         if (xd[2 + a] + pads_v[a] + pads_v[nsp + a] < dk) xd[2 + a] = dk;
     }
-    cl.attr[na++] = a_ints("strides", nsp, strides_v);
-    cl.attr[na++] = a_ints("dilations", nsp, dil_v);
-    if (rnd(6) == 0) cl.attr[na++] = a_str("auto_pad", rnd(2) ? "SAME_UPPER" : "SAME_LOWER");
-    else cl.attr[na++] = a_ints("pads", 2 * nsp, pads_v);
+    cl.attr[na++] = attr_ints("strides", nsp, strides_v);
+    cl.attr[na++] = attr_ints("dilations", nsp, dil_v);
+    if (rnd(6) == 0) cl.attr[na++] = attr_str("auto_pad", rnd(2) ? "SAME_UPPER" : "SAME_LOWER");
+    else cl.attr[na++] = attr_ints("pads", 2 * nsp, pads_v);
     onyx_dtype xt = rnd(3) ? ONYX_UINT8 : ONYX_INT8, wt = rnd(4) ? ONYX_INT8 : ONYX_UINT8;
     bool w_sym = !depthwise || rnd(2);
     onyx_tensor *x = bytes(xt, nsp + 2, xd), *w = bytes(wt, nsp + 2, wd);
@@ -489,7 +429,7 @@ static void test_matmul(onyx_threads *tp1, onyx_threads *tp3, int iter, int kind
     onyx_tensor *bias = rnd(2) ? floats(1, &N, -1, 1) : NULL, *z = rnd(3) == 0 ? floats(nbt + 2, yd, -1, 1) : NULL;
     float params[2];
     int na = add_act(cl.attr, params);
-    if (tb) cl.attr[na++] = a_int("transB", 1);
+    if (tb) cl.attr[na++] = attr_int("transB", 1);
     cl.n_attr = na;
     cl.domain = "ai.onyx", cl.op = "QMatMul";
     cl.n_in = 10, cl.n_out = 2;
@@ -519,7 +459,7 @@ static void test_qdq(onyx_threads *tp1, int iter)
     call cl;
     memset(&cl, 0, sizeof cl);
     cl.domain = "";
-    cl.attr[0] = a_int("axis", axis);
+    cl.attr[0] = attr_int("axis", axis);
     cl.n_attr = 1;
     char what[160];
     cl.op = "QuantizeLinear";
@@ -552,9 +492,9 @@ static void test_maxpool8(onyx_threads *tp1, int iter)
     cl.domain = "", cl.op = "MaxPool";
     cl.n_in = 1, cl.n_out = 1;
     cl.in[0] = x;
-    cl.attr[0] = a_ints("kernel_shape", 2, ks);
-    cl.attr[1] = a_ints("strides", 2, st);
-    cl.attr[2] = a_ints("pads", 4, pd);
+    cl.attr[0] = attr_ints("kernel_shape", 2, ks);
+    cl.attr[1] = attr_ints("strides", 2, st);
+    cl.attr[2] = attr_ints("pads", 4, pd);
     cl.n_attr = 3;
     result ref, got;
     run(&cl, false, tp1, &ref);
