@@ -377,7 +377,9 @@ static onyx_status qc_fast(onyx_kctx *k, int kind, qc_state *s, bool nhwc, bool 
     if (!pv) return k_fail(k, ONYX_E_NOMEM, "out of memory");
     float *sw = pv, *wz = pv + M, sx = 1, zx = 0, sy = 1, zy = 0;
     const onyx_tensor *yzt = io->y_zp >= 0 ? k_input(k, io->y_zp) : NULL;
-    onyx_dtype qdt = yzt ? yzt->dtype : x->dtype;
+    /* QLinearConv's y_zero_point is required; QConv's Y_q is uint8 without one,
+     * as QuantizeLinear's output */
+    onyx_dtype qdt = yzt ? yzt->dtype : kind == QC_FUSED ? ONYX_UINT8 : x->dtype;
     bool want_y_scale = io->y_scale >= 0 && k_input(k, io->y_scale);
     if ((io->x_scale >= 0 && (st = ql_param(k, io->x_scale, 1, "x_scale", ONYX_FLOAT, 1, &sx))) ||
         (st = ql_param(k, io->x_zp, 1, "x_zero_point", x->dtype, 0, &zx)) ||
@@ -591,7 +593,7 @@ static onyx_status qconv_reference(onyx_kctx *k, bool nhwc)
     if (!yf) return k->err->code;
     onyx_tensor *yq = NULL;
     if (ys && k->n_outputs > 1) {
-        yq = k_output(k, 1, yz ? yz->dtype : x->dtype, rank, dims);
+        yq = k_output(k, 1, yz ? yz->dtype : ONYX_UINT8, rank, dims);
         if (!yq) return k->err->code;
     }
     double sx = (float)qparam_at(xs, 0, 1), zx = qparam_at(xz, 0, 0);

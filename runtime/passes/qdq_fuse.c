@@ -283,8 +283,7 @@ static bool fuse_matmul(pass_ctx *c, int i, bool *oom)
     if (gemm && bias[0] && beta == 0.0f) bias = "";
     if (bias[0] && nout < 0) return false;
     bias = float_bias(c, bias, nout, gemm ? beta : 1.0f, oom);
-    if (!bias || (gemm && ge_attr_float(n, "alpha", 1.0f) != 1.0f && !const_b)) return false;
-    if (!pass_may_emit(c, "QMatMul")) return false;
+    if (!bias || !pass_may_emit(c, "QMatMul")) return false;
     const char *bscale = const_b ? scaled(c, &b, alpha, oom) : b.scale;
     if (!bscale) return false;
     const char *z = onyx && !gemm && n->n_inputs > 3 ? n->inputs[3] : "";
