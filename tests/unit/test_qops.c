@@ -337,7 +337,8 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter, int kind, 
     onyx_tensor *b = rnd(3) ? floats(1, &m, -2, 2) : NULL, *z = rnd(3) ? floats(nsp + 2, yd, -1, 1) : NULL;
     cl.n_in = 10;
     cl.n_out = 2;
-    const onyx_tensor *ins[10] = {x, xs, xz, w, ws, wz, b, z, ys, yz};
+    /* without y_zero_point, Y_q is uint8 */
+    const onyx_tensor *ins[10] = {x, xs, xz, w, ws, wz, b, z, ys, rnd(5) ? yz : NULL};
     memcpy(cl.in, ins, sizeof ins);
     cl.is_const[3] = cl.is_const[4] = cl.is_const[5] = cl.is_const[6] = true;
     snprintf(what, sizeof what, "QConv #%d n=%lld c=%lld m=%lld g=%lld k=%lldx%lld nsp=%d act=%s", iter,
