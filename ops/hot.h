@@ -1,11 +1,12 @@
 /* hot.h - the vectorized float32 kernels behind the hot operators (softmax,
  * layer/instance norm, activations, elementwise arithmetic, attention).
  *
- * One table per ISA (ops/hot_avx2.c, ops/hot_avx512.c, both compiled from
- * ops/hot_impl.h); an operator takes hot_kernels_for(onyx_cpu_info()->isa)
- * once per run and calls through it, so CPU features are never tested in a
- * loop. A NULL table (generic ISA, or a CPU without AVX2) means "use the
- * reference kernel", which stays the oracle the unit tests compare against.
+ * One table per ISA (ops/hot_avx2.c, ops/hot_avx512.c, ops/hot_neon.c, all
+ * compiled from ops/hot_impl.h); an operator takes hot_kernels_native() once
+ * per run and calls through it, so CPU features are never tested in a loop.
+ * A NULL table (generic ISA: ONYX_ISA=generic, an x86 CPU without AVX2, or
+ * 32-bit ARM) means "use the reference kernel", which stays the oracle the
+ * unit tests compare against.
  * Tests call hot_kernels_for() with every ISA the machine has. */
 #ifndef ONYX_HOT_H
 #define ONYX_HOT_H
@@ -94,7 +95,7 @@ const hot_kernels *hot_kernels_for(onyx_isa isa);
 /* The table for this CPU (after the ONYX_ISA cap), or NULL. */
 const hot_kernels *hot_kernels_native(void);
 
-extern const hot_kernels hot_kernels_avx2, hot_kernels_avx512;
+extern const hot_kernels hot_kernels_avx2, hot_kernels_avx512, hot_kernels_neon;
 
 /* Elements below which a memory-bound kernel runs on one thread: a pass
  * over 1 MiB takes ~100 us, and waking the pool (more on a loaded machine,

@@ -1,6 +1,6 @@
 /* hot_impl.h - the kernels of ops/hot.h written once against the vector layer
- * of ops/simd_math.h; ops/hot_avx2.c and ops/hot_avx512.c each include it once
- * after choosing the ISA and the table's name (HOT_TABLE). */
+ * of ops/simd_math.h; ops/hot_avx2.c, ops/hot_avx512.c and ops/hot_neon.c each
+ * include it once after choosing the ISA and the table's name (HOT_TABLE). */
 #ifndef HOT_TABLE
 #error "define HOT_TABLE (and the ISA for simd_math.h) before including hot_impl.h"
 #endif
@@ -78,11 +78,6 @@ HOT_BINARY(add, vf_add)
 HOT_BINARY(sub, vf_sub)
 HOT_BINARY(mul, vf_mul)
 HOT_BINARY(div, vf_div)
-SIMD_FN vf vf_fmax(vf a, vf b)
-{
-    const vf m = vf_max(a, b); /* b when either is NaN */
-    return vf_select(vf_isnan(m), m, a);
-}
 HOT_BINARY(fmax, vf_fmax)
 
 /* ---- softmax of one row: max, exp and sum, scale ---- */
@@ -97,13 +92,14 @@ HOT_KERNEL void softmax_row(const float *X, float *Y, int64_t n, bool logarithm)
     const float mx = vf_hmax(m);
     const vf mv = vf_set1(mx);
     vf s = vf_zero();
+    /* x - max <= 0: the exp without overflow handling */
     for (i = 0; i + VF_N <= n; i += VF_N) {
-        vf e = vf_exp(vf_sub(vf_load(X + i), mv));
+        vf e = vf_exp_nonpos(vf_sub(vf_load(X + i), mv));
         s = vf_add(s, e);
         if (!logarithm) vf_store(Y + i, e);
     }
     if (i < n) {
-        vf e = vf_exp(vf_sub(vf_load_n(X + i, n - i), mv));
+        vf e = vf_exp_nonpos(vf_sub(vf_load_n(X + i, n - i), mv));
         s = vf_add(s, vf_select(vf_lanes_from(n - i), e, vf_zero()));
         if (!logarithm) vf_store_n(Y + i, e, n - i);
     }
@@ -122,38 +118,58 @@ HOT_KERNEL void softmax_row(const float *X, float *Y, int64_t n, bool logarithm)
 /* ---- normalization ----
  * Float lanes accumulate at most MV_BLOCK elements before the block's sum
  * moves to a double, so rounding does not grow with the row length (a
- * 512x512 instance-norm plane would otherwise add 16K terms per lane). */
+ * 512x512 instance-norm plane would otherwise add 16K terms per lane). Four
+ * accumulators: the adds are not one latency-bound chain, and each lane adds
+ * at most MV_BLOCK / (4 VF_N) terms (64 with NEON's 4 lanes). */
 #define MV_BLOCK 1024
+
+/* sum of X[b..e), e - b <= MV_BLOCK */
+SIMD_FN float block_sum(const float *X, int64_t i, int64_t e)
+{
+    vf s0 = vf_zero(), s1 = vf_zero(), s2 = vf_zero(), s3 = vf_zero();
+    for (; i + 4 * VF_N <= e; i += 4 * VF_N) {
+        s0 = vf_add(s0, vf_load(X + i));
+        s1 = vf_add(s1, vf_load(X + i + VF_N));
+        s2 = vf_add(s2, vf_load(X + i + 2 * VF_N));
+        s3 = vf_add(s3, vf_load(X + i + 3 * VF_N));
+    }
+    for (; i + VF_N <= e; i += VF_N) s0 = vf_add(s0, vf_load(X + i));
+    if (i < e) s1 = vf_add(s1, vf_load_n(X + i, e - i));
+    return vf_hsum(vf_add(vf_add(s0, s1), vf_add(s2, s3)));
+}
+
+/* sum of (X[i] - mu)^2 over [b, e) */
+SIMD_FN float block_sq_dev(const float *X, int64_t i, int64_t e, vf mu)
+{
+    vf q0 = vf_zero(), q1 = vf_zero(), q2 = vf_zero(), q3 = vf_zero();
+    for (; i + 4 * VF_N <= e; i += 4 * VF_N) {
+        const vf d0 = vf_sub(vf_load(X + i), mu), d1 = vf_sub(vf_load(X + i + VF_N), mu);
+        const vf d2 = vf_sub(vf_load(X + i + 2 * VF_N), mu), d3 = vf_sub(vf_load(X + i + 3 * VF_N), mu);
+        q0 = vf_fmadd(d0, d0, q0);
+        q1 = vf_fmadd(d1, d1, q1);
+        q2 = vf_fmadd(d2, d2, q2);
+        q3 = vf_fmadd(d3, d3, q3);
+    }
+    for (; i + VF_N <= e; i += VF_N) {
+        const vf d = vf_sub(vf_load(X + i), mu);
+        q0 = vf_fmadd(d, d, q0);
+    }
+    if (i < e) {
+        const vf d = vf_select(vf_lanes_from(e - i), vf_sub(vf_load_n(X + i, e - i), mu), vf_zero());
+        q1 = vf_fmadd(d, d, q1);
+    }
+    return vf_hsum(vf_add(vf_add(q0, q1), vf_add(q2, q3)));
+}
 
 HOT_KERNEL void mean_var(const float *X, int64_t n, double *mean, double *var)
 {
     double total = 0;
-    for (int64_t b = 0; b < n; b += MV_BLOCK) {
-        const int64_t e = n - b < MV_BLOCK ? n : b + MV_BLOCK;
-        vf s = vf_zero();
-        int64_t i = b;
-        for (; i + VF_N <= e; i += VF_N) s = vf_add(s, vf_load(X + i));
-        if (i < e) s = vf_add(s, vf_load_n(X + i, e - i));
-        total += vf_hsum(s);
-    }
+    for (int64_t b = 0; b < n; b += MV_BLOCK) total += block_sum(X, b, n - b < MV_BLOCK ? n : b + MV_BLOCK);
     const double mu = total / (double)n;
     /* second pass on deviations: no cancellation between E[x^2] and E[x]^2 */
     const vf mv = vf_set1((float)mu);
     double sq = 0;
-    for (int64_t b = 0; b < n; b += MV_BLOCK) {
-        const int64_t e = n - b < MV_BLOCK ? n : b + MV_BLOCK;
-        vf q = vf_zero();
-        int64_t i = b;
-        for (; i + VF_N <= e; i += VF_N) {
-            vf d = vf_sub(vf_load(X + i), mv);
-            q = vf_fmadd(d, d, q);
-        }
-        if (i < e) {
-            vf d = vf_select(vf_lanes_from(e - i), vf_sub(vf_load_n(X + i, e - i), mv), vf_zero());
-            q = vf_fmadd(d, d, q);
-        }
-        sq += vf_hsum(q);
-    }
+    for (int64_t b = 0; b < n; b += MV_BLOCK) sq += block_sq_dev(X, b, n - b < MV_BLOCK ? n : b + MV_BLOCK, mv);
     /* the deviations were taken from mu rounded to float: remove that offset */
     const double off = (double)(float)mu - mu;
     *mean = mu;
@@ -163,14 +179,7 @@ HOT_KERNEL void mean_var(const float *X, int64_t n, double *mean, double *var)
 HOT_KERNEL double sum(const float *X, int64_t n)
 {
     double total = 0;
-    for (int64_t b = 0; b < n; b += MV_BLOCK) {
-        const int64_t e = n - b < MV_BLOCK ? n : b + MV_BLOCK;
-        vf s = vf_zero();
-        int64_t i = b;
-        for (; i + VF_N <= e; i += VF_N) s = vf_add(s, vf_load(X + i));
-        if (i < e) s = vf_add(s, vf_load_n(X + i, e - i));
-        total += vf_hsum(s);
-    }
+    for (int64_t b = 0; b < n; b += MV_BLOCK) total += block_sum(X, b, n - b < MV_BLOCK ? n : b + MV_BLOCK);
     return total;
 }
 
@@ -251,12 +260,12 @@ HOT_KERNEL void affine(const float *X, float *Y, int64_t n, float a, float b)
  * result depends only on its own q row, so any split of the rows over tasks
  * gives the same numbers. */
 #define ATT_QB 8
-#if VF_N == 16
-#define ATT_SR 8 /* 16 score accumulators of 32 */
-#define ATT_PC 4 /* 16 output accumulators */
-#else
-#define ATT_SR 4 /* 8 of 16 ymm */
+#if VF_N == 8
+#define ATT_SR 4 /* 8 score accumulators of 16 ymm */
 #define ATT_PC 2
+#else            /* AVX-512 and NEON: 32 registers */
+#define ATT_SR 8 /* 16 score accumulators */
+#define ATT_PC 4 /* 16 output accumulators */
 #endif
 #define ATT_KV (HOT_KEY_TILE / VF_N)
 
@@ -371,17 +380,18 @@ HOT_KERNEL void attention(const float *Q, const float *KT, const float *V, float
                 const float mt = vf_hmax(mx);
                 mnew[r] = mt > m[r] ? mt : m[r];
             }
-            /* alpha = exp(m_old - m_new) for all rows at once */
+            /* alpha = exp(m_old - m_new) for all rows at once (<= 0, as are
+             * the scores minus their running max below) */
             for (int r = 0; r < ATT_QB; r += VF_N < ATT_QB ? VF_N : ATT_QB) {
                 const int w = ATT_QB - r < VF_N ? ATT_QB - r : VF_N;
-                vf_store_n(alpha + r, vf_exp(vf_sub(vf_load_n(m + r, w), vf_load_n(mnew + r, w))), w);
+                vf_store_n(alpha + r, vf_exp_nonpos(vf_sub(vf_load_n(m + r, w), vf_load_n(mnew + r, w))), w);
             }
             for (int r = 0; r < ATT_QB; r++) {
                 float *sr = st + r * HOT_KEY_TILE;
                 const vf mv = vf_set1(mnew[r]);
                 vf sum = vf_zero();
                 for (int t = 0; t < ATT_KV; t++) {
-                    const vf e = vf_exp(vf_sub(vf_load(sr + t * VF_N), mv));
+                    const vf e = vf_exp_nonpos(vf_sub(vf_load(sr + t * VF_N), mv));
                     sum = vf_add(sum, e);
                     vf_store(sr + t * VF_N, e);
                 }
