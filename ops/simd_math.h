@@ -33,9 +33,10 @@
  *               1 - exp(Q(|x|)) above with |x| clamped to 4, where erf
  *               rounds to 1.0f).
  *   vf_tanh     absolute error <= 3e-7 (odd polynomial below |x| = 0.625,
- *               1 - 2 / (exp(2|x|) + 1) above, |x| clamped to 10 where it
- *               rounds to 1.0f).
- *   vf_sigmoid  relative error <= 5e-7 (1 / (1 + exp(-x)), exact division).
+ *               1 - 2t / (1 + t) with t = exp(-2|x|) above, |x| clamped to 10
+ *               where it rounds to 1.0f).
+ *   vf_sigmoid  relative error <= 5e-7 (1 / (1 + t) or t / (1 + t) with
+ *               t = exp(-|x|), exact division).
  *   vf_gelu     0.5 x (1 + erf(x / sqrt 2)): abs error <= 3e-7 * |x|.
  * The polynomial coefficients are least-squares fits on Chebyshev nodes,
  * reweighted towards minimax (relative error of the fitted function <= 1.2e-8),
@@ -306,7 +307,8 @@ SIMD_FN vf vf_erf(vf x)
     q = vf_fmadd(q, a, vf_set1(-0.6319952916388067f));
     q = vf_fmadd(q, a, vf_set1(-1.1301315170335633f));
     q = vf_fmadd(q, a, vf_set1(0.00029427983655505303f));
-    vf large = vf_sub(vf_set1(1.0f), vf_exp(q));
+    /* Q < 0 on [0.9, 4] (Q(0) is 3e-4, and those lanes take the small branch) */
+    vf large = vf_sub(vf_set1(1.0f), vf_exp_nonpos(q));
     /* at the clamp |x| = 4, 1 - exp(Q) rounds to 1.0f; NaN passed the min()
      * and fails the compare, taking the (NaN) large branch */
     return vf_copysign(vf_select(vf_lt(a, vf_set1(0.9f)), large, small), x);
@@ -323,15 +325,19 @@ SIMD_FN vf vf_tanh(vf x)
     p = vf_fmadd(p, z, vf_set1(-0.333332607001369f));
     p = vf_fmadd(p, z, vf_set1(0.9999999961086364f));
     vf small = vf_mul(p, a);
-    vf e = vf_exp(vf_add(a, a));
-    vf large = vf_sub(vf_set1(1.0f), vf_div(vf_set1(2.0f), vf_add(e, vf_set1(1.0f))));
+    /* 1 - 2 / (e^2a + 1) = 1 - 2t / (1 + t) with t = e^-2a <= 1 */
+    vf t = vf_exp_nonpos(vf_mul(a, vf_set1(-2.0f)));
+    vf large = vf_sub(vf_set1(1.0f), vf_div(vf_add(t, t), vf_add(t, vf_set1(1.0f))));
     return vf_copysign(vf_select(vf_lt(a, vf_set1(0.625f)), large, small), x);
 }
 
+/* with t = e^-|x| <= 1: 1 / (1 + t) for x >= 0, t / (1 + t) below */
 SIMD_FN vf vf_sigmoid(vf x)
 {
     const vf one = vf_set1(1.0f);
-    return vf_div(one, vf_add(one, vf_exp(vf_sub(vf_zero(), x))));
+    const vf t = vf_exp_nonpos(vf_sub(vf_zero(), vf_abs(x)));
+    const vf r = vf_div(one, vf_add(one, t));
+    return vf_select(vf_lt(x, vf_zero()), r, vf_mul(t, r));
 }
 
 SIMD_FN vf vf_gelu(vf x)
