@@ -69,6 +69,15 @@ typedef struct hot_kernels {
     void (*sum_rows)(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc);
     /* y = x * a + b with scalar a, b (normalization per channel) */
     void (*affine)(const float *x, float *y, int64_t n, float a, float b);
+    /* One output row of a 2-D linear resize, c values per pixel (NHWC's
+     * channels; 1 for NCHW): for x < ow, i < c,
+     *   y[x c + i] = wy0 (wx[2x] r0[ix[2x] + i] + wx[2x+1] r0[ix[2x+1] + i])
+     *              + wy1 (the same on r1).
+     * ix are element offsets into the input rows. A zero weight must come
+     * second (wy1, wx[2x+1]); its tap is not read, so an infinity there does
+     * not turn into NaN (r1 may be NULL when wy1 == 0). */
+    void (*resize_row)(const float *r0, const float *r1, float wy0, float wy1, const int64_t *ix,
+                       const float *wx, int64_t ow, int64_t c, float *y);
     /* Flash attention for rows [q0, q1) of one (batch, head): y [nq, dv] =
      * softmax(scale q k^T) v for q [nq, d], keys kt packed by
      * hot_attention_pack_k, v [nk, dv]; scratch holds hot_attention_scratch(d,

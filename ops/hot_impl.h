@@ -245,6 +245,63 @@ HOT_KERNEL void affine(const float *X, float *Y, int64_t n, float a, float b)
     if (i < n) vf_store_n(Y + i, vf_fmadd(vf_load_n(X + i, n - i), av, bv), n - i);
 }
 
+/* ---- 2-D linear resize: one output row ---- */
+/* w0 p0[i..] + w1 p1[i..] (w0 p0 alone when !two), m = VF_N or a tail */
+SIMD_FN vf resize_taps(const bool two, const float *p0, const float *p1, vf w0, vf w1, int64_t m)
+{
+    vf v = vf_mul(m == VF_N ? vf_load(p0) : vf_load_n(p0, m), w0);
+    if (two) v = vf_fmadd(m == VF_N ? vf_load(p1) : vf_load_n(p1, m), w1, v);
+    return v;
+}
+
+/* one output pixel of c values; two_x / two_y are constants after inlining */
+SIMD_FN void resize_pixel(const bool two_x, const bool two_y, const float *r0, const float *r1,
+                          int64_t o0, int64_t o1, vf wx0, vf wx1, vf wy0, vf wy1, float *y, int64_t c)
+{
+    int64_t i = 0;
+    for (; i + VF_N <= c; i += VF_N) {
+        vf v = vf_mul(resize_taps(two_x, r0 + o0 + i, r0 + o1 + i, wx0, wx1, VF_N), wy0);
+        if (two_y) v = vf_fmadd(resize_taps(two_x, r1 + o0 + i, r1 + o1 + i, wx0, wx1, VF_N), wy1, v);
+        vf_store(y + i, v);
+    }
+    if (i < c) {
+        const int64_t m = c - i;
+        vf v = vf_mul(resize_taps(two_x, r0 + o0 + i, r0 + o1 + i, wx0, wx1, m), wy0);
+        if (two_y) v = vf_fmadd(resize_taps(two_x, r1 + o0 + i, r1 + o1 + i, wx0, wx1, m), wy1, v);
+        vf_store_n(y + i, v, m);
+    }
+}
+
+HOT_KERNEL void resize_row(const float *r0, const float *r1, float wy0, float wy1, const int64_t *ix,
+                           const float *wx, int64_t ow, int64_t c, float *y)
+{
+    const bool two_y = wy1 != 0.0f;
+    if (c == 1) { /* NCHW: one value per pixel, nothing to vectorize over */
+        for (int64_t x = 0; x < ow; x++) {
+            const float w0 = wx[2 * x], w1 = wx[2 * x + 1];
+            const int64_t o0 = ix[2 * x], o1 = ix[2 * x + 1];
+            float t = w0 * r0[o0], b = 0.0f;
+            if (w1 != 0.0f) t = fmaf(w1, r0[o1], t);
+            if (two_y) b = w1 != 0.0f ? fmaf(w1, r1[o1], w0 * r1[o0]) : w0 * r1[o0];
+            y[x] = two_y ? fmaf(wy1, b, wy0 * t) : wy0 * t;
+        }
+        return;
+    }
+    const vf vy0 = vf_set1(wy0), vy1 = vf_set1(wy1);
+    for (int64_t x = 0; x < ow; x++, y += c) {
+        const int64_t o0 = ix[2 * x], o1 = ix[2 * x + 1];
+        const vf w0 = vf_set1(wx[2 * x]), w1 = vf_set1(wx[2 * x + 1]);
+        const bool two_x = wx[2 * x + 1] != 0.0f;
+        if (two_y) {
+            if (two_x) resize_pixel(true, true, r0, r1, o0, o1, w0, w1, vy0, vy1, y, c);
+            else resize_pixel(false, true, r0, r1, o0, o1, w0, w1, vy0, vy1, y, c);
+        } else {
+            if (two_x) resize_pixel(true, false, r0, r1, o0, o1, w0, w1, vy0, vy1, y, c);
+            else resize_pixel(false, false, r0, r1, o0, o1, w0, w1, vy0, vy1, y, c);
+        }
+    }
+}
+
 /* ---- flash attention ----
  * Per block of ATT_QB query rows and tile of HOT_KEY_TILE keys (keys packed by
  * hot_attention_pack_k as [d][HOT_KEY_TILE] panels):
@@ -452,5 +509,6 @@ const hot_kernels HOT_TABLE = {
     .mean_var = mean_var,
     .scale_shift_row = scale_shift_row,
     .affine = affine,
+    .resize_row = resize_row,
     .attention = attention,
 };
