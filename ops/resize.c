@@ -467,16 +467,27 @@ static onyx_status rs_interp(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y,
         (uint64_t)blk_out > SIZE_MAX / ws)
         return k_fail(k, ONYX_E_LIMIT, "resize intermediate too large");
 
-    onyx_status st = ONYX_OK;
-    char *in_buf = NULL, *out_buf = NULL, *mid[2] = {NULL, NULL};
-    if (!direct) in_buf = malloc((size_t)blk_in * ws);
-    if (!direct) out_buf = malloc((size_t)blk_out * ws);
-    if (np > 1) mid[0] = malloc((size_t)max_mid * ws);
-    if (np > 2) mid[1] = malloc((size_t)max_mid * ws);
-    if ((!direct && (!in_buf || !out_buf)) || (np > 1 && !mid[0]) || (np > 2 && !mid[1])) {
-        st = k_fail(k, ONYX_E_NOMEM, "out of memory in resize");
-        goto done;
+    /* The converted input block, the output block and two intermediates, in
+     * the session's image scratch: freshly allocated, a large image's passes
+     * fault in new pages on every run. */
+    const uint64_t part[4] = {direct ? 0 : (uint64_t)blk_in * ws, direct ? 0 : (uint64_t)blk_out * ws,
+                              np > 1 ? (uint64_t)max_mid * ws : 0, np > 2 ? (uint64_t)max_mid * ws : 0};
+    uint64_t off[4], total = 0;
+    for (int i = 0; i < 4; i++) {
+        off[i] = total;
+        total += (part[i] + 63) & ~(uint64_t)63;
     }
+    if (total / sizeof(float) >= SIZE_MAX / sizeof(float))
+        return k_fail(k, ONYX_E_LIMIT, "resize intermediates too large");
+    k_scratch_buf own = {0};
+    k_scratch_buf *buf = k_scratch(k, K_SCRATCH_IMAGE, &own);
+    if (!k_scratch_reserve(buf, (size_t)(total / sizeof(float)) + 1)) {
+        k_scratch_free(&own);
+        return k_fail(k, ONYX_E_NOMEM, "out of memory in resize (%llu bytes of intermediates)",
+                      (unsigned long long)total);
+    }
+    char *base = (char *)buf->data;
+    char *in_buf = base + off[0], *out_buf = base + off[1], *mid[2] = {base + off[2], base + off[3]};
 
     for (int64_t b = 0; b < blocks; b++) {
         const char *src;
@@ -517,12 +528,8 @@ static onyx_status rs_interp(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y,
             for (int64_t i = 0; i < blk_out; i++) rs_store(y, b * blk_out + i, dd[i]);
         }
     }
-done:
-    free(in_buf);
-    free(out_buf);
-    free(mid[0]);
-    free(mid[1]);
-    return st;
+    k_scratch_free(&own);
+    return ONYX_OK;
 }
 
 /* ---- the fast float path: linear on two neighbouring axes ----
