@@ -64,47 +64,8 @@ AVX2 static void gemm_f32_6x16_avx2_tile(int64_t kc, const float *a, const float
 #undef STORE_ROW
 }
 
-/* The activations in vector form (exp, erf and tanh from simd_math.h). */
-AVX2 static __m256 act_avx2(const gemm_epilogue *ep, __m256 v)
-{
-    switch (ep->act) {
-    case GEMM_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
-    case GEMM_ACT_CLIP:
-        return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(ep->p0)), _mm256_set1_ps(ep->p1));
-    case GEMM_ACT_LEAKY_RELU:
-        return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(ep->p0)),
-                                _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
-    case GEMM_ACT_HARD_SWISH: {
-        __m256 h = _mm256_fmadd_ps(v, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
-        h = _mm256_min_ps(_mm256_max_ps(h, _mm256_setzero_ps()), _mm256_set1_ps(1.0f));
-        return _mm256_mul_ps(v, h);
-    }
-    case GEMM_ACT_HARD_SIGMOID: {
-        __m256 h = _mm256_fmadd_ps(v, _mm256_set1_ps(ep->p0), _mm256_set1_ps(ep->p1));
-        return _mm256_min_ps(_mm256_max_ps(h, _mm256_setzero_ps()), _mm256_set1_ps(1.0f));
-    }
-    case GEMM_ACT_SIGMOID: return vf_sigmoid(v);
-    case GEMM_ACT_SILU: return _mm256_mul_ps(v, vf_sigmoid(v));
-    case GEMM_ACT_TANH: return vf_tanh(v);
-    case GEMM_ACT_GELU: return vf_gelu(v);
-    default: return v;
-    }
-}
-
-AVX2 static void gemm_f32_avx2_row_final(const gemm_epilogue *ep, float *dst, const float *src,
-                                         int64_t n, float rb, const float *cb, const float *z)
-{
-    __m256 alpha = _mm256_set1_ps(ep->alpha), bias = _mm256_set1_ps(rb);
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256 v = _mm256_fmadd_ps(alpha, _mm256_loadu_ps(src + j), bias);
-        if (cb) v = _mm256_add_ps(v, _mm256_loadu_ps(cb + j));
-        if (z) v = _mm256_add_ps(v, _mm256_loadu_ps(z + j));
-        _mm256_storeu_ps(dst + j, act_avx2(ep, v));
-    }
-    if (j < n)
-        gemm_row_final_scalar(ep, dst + j, src + j, n - j, rb, cb ? cb + j : NULL, z ? z + j : NULL);
-}
+#define GEMM_ROW_FINAL gemm_f32_avx2_row_final
+#include "gemm_epilogue_impl.h"
 
 /* Two vectors of outputs per pass over the taps, the sums kept in registers. */
 AVX2 static void conv_dw_row_avx2(const float *const *src, const float *w, int taps, float bias,

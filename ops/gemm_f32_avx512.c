@@ -74,47 +74,8 @@ AVX512 static void gemm_f32_8x32_avx512_tile(int64_t kc, const float *a, const f
 #undef STORE_ROW
 }
 
-/* The activations in vector form (exp, erf and tanh from simd_math.h). */
-AVX512 static __m512 act_avx512(const gemm_epilogue *ep, __m512 v)
-{
-    switch (ep->act) {
-    case GEMM_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
-    case GEMM_ACT_CLIP:
-        return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(ep->p0)), _mm512_set1_ps(ep->p1));
-    case GEMM_ACT_LEAKY_RELU: {
-        __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
-        return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(ep->p0));
-    }
-    case GEMM_ACT_HARD_SWISH: {
-        __m512 h = _mm512_fmadd_ps(v, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
-        h = _mm512_min_ps(_mm512_max_ps(h, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
-        return _mm512_mul_ps(v, h);
-    }
-    case GEMM_ACT_HARD_SIGMOID: {
-        __m512 h = _mm512_fmadd_ps(v, _mm512_set1_ps(ep->p0), _mm512_set1_ps(ep->p1));
-        return _mm512_min_ps(_mm512_max_ps(h, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
-    }
-    case GEMM_ACT_SIGMOID: return vf_sigmoid(v);
-    case GEMM_ACT_SILU: return _mm512_mul_ps(v, vf_sigmoid(v));
-    case GEMM_ACT_TANH: return vf_tanh(v);
-    case GEMM_ACT_GELU: return vf_gelu(v);
-    default: return v;
-    }
-}
-
-AVX512 static void gemm_f32_avx512_row_final(const gemm_epilogue *ep, float *dst, const float *src,
-                                             int64_t n, float rb, const float *cb, const float *z)
-{
-    __m512 alpha = _mm512_set1_ps(ep->alpha), bias = _mm512_set1_ps(rb);
-    for (int64_t j = 0; j < n; j += 16) {
-        /* the last vector is masked: no scalar tail */
-        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-        __m512 v = _mm512_fmadd_ps(alpha, _mm512_maskz_loadu_ps(m, src + j), bias);
-        if (cb) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, cb + j));
-        if (z) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, z + j));
-        _mm512_mask_storeu_ps(dst + j, m, act_avx512(ep, v));
-    }
-}
+#define GEMM_ROW_FINAL gemm_f32_avx512_row_final
+#include "gemm_epilogue_impl.h"
 
 /* Two vectors of outputs per pass over the taps, the sums kept in registers;
  * the row's tail is masked. */

@@ -1,4 +1,4 @@
-/* gemm_f32_neon.c - the 8 x 12 NEON microkernel (aarch64 only).
+/* gemm_f32_neon.c - the 8 x 12 NEON microkernel and its epilogue (aarch64 only).
  *
  * 24 q-register accumulators (8 rows x 3 vectors of 4). Each depth step loads
  * three vectors of B and two of A, and multiplies by A's lanes directly
@@ -8,7 +8,8 @@
 #include "gemm.h"
 
 #if defined(__aarch64__)
-#include <arm_neon.h>
+#define SIMD_NEON
+#include "simd_math.h"
 
 static void gemm_f32_8x12_neon_tile(int64_t kc, const float *a, const float *b, float *c,
                                     int64_t ldc, bool accumulate)
@@ -70,6 +71,9 @@ static void gemm_f32_8x12_neon_tile(int64_t kc, const float *a, const float *b, 
 #undef STORE_ROW
 }
 
+#define GEMM_ROW_FINAL gemm_f32_neon_row_final
+#include "gemm_epilogue_impl.h"
+
 /* Two vectors of outputs per pass over the taps, the sums kept in registers. */
 static void conv_dw_row_neon(const float *const *src, const float *w, int taps, float bias,
                              float *dst, int64_t n)
@@ -92,6 +96,6 @@ static void conv_dw_row_neon(const float *const *src, const float *w, int taps, 
 }
 
 const gemm_ukernel gemm_f32_8x12_neon = {"gemm_f32_8x12_neon", ONYX_ISA_NEON, 8, 12,
-                                         gemm_f32_8x12_neon_tile, gemm_row_final_scalar,
+                                         gemm_f32_8x12_neon_tile, gemm_f32_neon_row_final,
                                          conv_dw_row_neon};
 #endif

@@ -6,12 +6,13 @@
 
 const hot_kernels *hot_kernels_for(onyx_isa isa)
 {
-#if defined(__x86_64__) || defined(__i386__)
     if (isa > onyx_cpu_info()->isa) return NULL;
+#if defined(__x86_64__) || defined(__i386__)
     if (isa == ONYX_ISA_AVX512) return &hot_kernels_avx512;
     if (isa == ONYX_ISA_AVX2) return &hot_kernels_avx2;
+#elif defined(__aarch64__)
+    if (isa == ONYX_ISA_NEON) return &hot_kernels_neon;
 #endif
-    (void)isa;
     return NULL;
 }
 

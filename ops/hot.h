@@ -1,11 +1,12 @@
 /* hot.h - the vectorized float32 kernels behind the hot operators (softmax,
  * layer/instance norm, activations, elementwise arithmetic, attention).
  *
- * One table per ISA (ops/hot_avx2.c, ops/hot_avx512.c, both compiled from
- * ops/hot_impl.h); an operator takes hot_kernels_for(onyx_cpu_info()->isa)
- * once per run and calls through it, so CPU features are never tested in a
- * loop. A NULL table (generic ISA, or a CPU without AVX2) means "use the
- * reference kernel", which stays the oracle the unit tests compare against.
+ * One table per ISA (ops/hot_avx2.c, ops/hot_avx512.c, ops/hot_neon.c, all
+ * compiled from ops/hot_impl.h); an operator takes hot_kernels_native() once
+ * per run and calls through it, so CPU features are never tested in a loop.
+ * A NULL table (generic ISA: ONYX_ISA=generic, an x86 CPU without AVX2, or
+ * 32-bit ARM) means "use the reference kernel", which stays the oracle the
+ * unit tests compare against.
  * Tests call hot_kernels_for() with every ISA the machine has. */
 #ifndef ONYX_HOT_H
 #define ONYX_HOT_H
@@ -68,6 +69,15 @@ typedef struct hot_kernels {
     void (*sum_rows)(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc);
     /* y = x * a + b with scalar a, b (normalization per channel) */
     void (*affine)(const float *x, float *y, int64_t n, float a, float b);
+    /* One output row of a 2-D linear resize, c values per pixel (NHWC's
+     * channels; 1 for NCHW): for x < ow, i < c,
+     *   y[x c + i] = wy0 (wx[2x] r0[ix[2x] + i] + wx[2x+1] r0[ix[2x+1] + i])
+     *              + wy1 (the same on r1).
+     * ix are element offsets into the input rows. A zero weight must come
+     * second (wy1, wx[2x+1]); its tap is not read, so an infinity there does
+     * not turn into NaN (r1 may be NULL when wy1 == 0). */
+    void (*resize_row)(const float *r0, const float *r1, float wy0, float wy1, const int64_t *ix,
+                       const float *wx, int64_t ow, int64_t c, float *y);
     /* Flash attention for rows [q0, q1) of one (batch, head): y [nq, dv] =
      * softmax(scale q k^T) v for q [nq, d], keys kt packed by
      * hot_attention_pack_k, v [nk, dv]; scratch holds hot_attention_scratch(d,
@@ -94,7 +104,7 @@ const hot_kernels *hot_kernels_for(onyx_isa isa);
 /* The table for this CPU (after the ONYX_ISA cap), or NULL. */
 const hot_kernels *hot_kernels_native(void);
 
-extern const hot_kernels hot_kernels_avx2, hot_kernels_avx512;
+extern const hot_kernels hot_kernels_avx2, hot_kernels_avx512, hot_kernels_neon;
 
 /* Elements below which a memory-bound kernel runs on one thread: a pass
  * over 1 MiB takes ~100 us, and waking the pool (more on a loaded machine,

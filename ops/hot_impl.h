@@ -1,6 +1,6 @@
 /* hot_impl.h - the kernels of ops/hot.h written once against the vector layer
- * of ops/simd_math.h; ops/hot_avx2.c and ops/hot_avx512.c each include it once
- * after choosing the ISA and the table's name (HOT_TABLE). */
+ * of ops/simd_math.h; ops/hot_avx2.c, ops/hot_avx512.c and ops/hot_neon.c each
+ * include it once after choosing the ISA and the table's name (HOT_TABLE). */
 #ifndef HOT_TABLE
 #error "define HOT_TABLE (and the ISA for simd_math.h) before including hot_impl.h"
 #endif
@@ -78,11 +78,6 @@ HOT_BINARY(add, vf_add)
 HOT_BINARY(sub, vf_sub)
 HOT_BINARY(mul, vf_mul)
 HOT_BINARY(div, vf_div)
-SIMD_FN vf vf_fmax(vf a, vf b)
-{
-    const vf m = vf_max(a, b); /* b when either is NaN */
-    return vf_select(vf_isnan(m), m, a);
-}
 HOT_BINARY(fmax, vf_fmax)
 
 /* ---- softmax of one row: max, exp and sum, scale ---- */
@@ -97,13 +92,14 @@ HOT_KERNEL void softmax_row(const float *X, float *Y, int64_t n, bool logarithm)
     const float mx = vf_hmax(m);
     const vf mv = vf_set1(mx);
     vf s = vf_zero();
+    /* x - max <= 0: the exp without overflow handling */
     for (i = 0; i + VF_N <= n; i += VF_N) {
-        vf e = vf_exp(vf_sub(vf_load(X + i), mv));
+        vf e = vf_exp_nonpos(vf_sub(vf_load(X + i), mv));
         s = vf_add(s, e);
         if (!logarithm) vf_store(Y + i, e);
     }
     if (i < n) {
-        vf e = vf_exp(vf_sub(vf_load_n(X + i, n - i), mv));
+        vf e = vf_exp_nonpos(vf_sub(vf_load_n(X + i, n - i), mv));
         s = vf_add(s, vf_select(vf_lanes_from(n - i), e, vf_zero()));
         if (!logarithm) vf_store_n(Y + i, e, n - i);
     }
@@ -122,38 +118,58 @@ HOT_KERNEL void softmax_row(const float *X, float *Y, int64_t n, bool logarithm)
 /* ---- normalization ----
  * Float lanes accumulate at most MV_BLOCK elements before the block's sum
  * moves to a double, so rounding does not grow with the row length (a
- * 512x512 instance-norm plane would otherwise add 16K terms per lane). */
+ * 512x512 instance-norm plane would otherwise add 16K terms per lane). Four
+ * accumulators: the adds are not one latency-bound chain, and each lane adds
+ * at most MV_BLOCK / (4 VF_N) terms (64 with NEON's 4 lanes). */
 #define MV_BLOCK 1024
+
+/* sum of X[b..e), e - b <= MV_BLOCK */
+SIMD_FN float block_sum(const float *X, int64_t i, int64_t e)
+{
+    vf s0 = vf_zero(), s1 = vf_zero(), s2 = vf_zero(), s3 = vf_zero();
+    for (; i + 4 * VF_N <= e; i += 4 * VF_N) {
+        s0 = vf_add(s0, vf_load(X + i));
+        s1 = vf_add(s1, vf_load(X + i + VF_N));
+        s2 = vf_add(s2, vf_load(X + i + 2 * VF_N));
+        s3 = vf_add(s3, vf_load(X + i + 3 * VF_N));
+    }
+    for (; i + VF_N <= e; i += VF_N) s0 = vf_add(s0, vf_load(X + i));
+    if (i < e) s1 = vf_add(s1, vf_load_n(X + i, e - i));
+    return vf_hsum(vf_add(vf_add(s0, s1), vf_add(s2, s3)));
+}
+
+/* sum of (X[i] - mu)^2 over [b, e) */
+SIMD_FN float block_sq_dev(const float *X, int64_t i, int64_t e, vf mu)
+{
+    vf q0 = vf_zero(), q1 = vf_zero(), q2 = vf_zero(), q3 = vf_zero();
+    for (; i + 4 * VF_N <= e; i += 4 * VF_N) {
+        const vf d0 = vf_sub(vf_load(X + i), mu), d1 = vf_sub(vf_load(X + i + VF_N), mu);
+        const vf d2 = vf_sub(vf_load(X + i + 2 * VF_N), mu), d3 = vf_sub(vf_load(X + i + 3 * VF_N), mu);
+        q0 = vf_fmadd(d0, d0, q0);
+        q1 = vf_fmadd(d1, d1, q1);
+        q2 = vf_fmadd(d2, d2, q2);
+        q3 = vf_fmadd(d3, d3, q3);
+    }
+    for (; i + VF_N <= e; i += VF_N) {
+        const vf d = vf_sub(vf_load(X + i), mu);
+        q0 = vf_fmadd(d, d, q0);
+    }
+    if (i < e) {
+        const vf d = vf_select(vf_lanes_from(e - i), vf_sub(vf_load_n(X + i, e - i), mu), vf_zero());
+        q1 = vf_fmadd(d, d, q1);
+    }
+    return vf_hsum(vf_add(vf_add(q0, q1), vf_add(q2, q3)));
+}
 
 HOT_KERNEL void mean_var(const float *X, int64_t n, double *mean, double *var)
 {
     double total = 0;
-    for (int64_t b = 0; b < n; b += MV_BLOCK) {
-        const int64_t e = n - b < MV_BLOCK ? n : b + MV_BLOCK;
-        vf s = vf_zero();
-        int64_t i = b;
-        for (; i + VF_N <= e; i += VF_N) s = vf_add(s, vf_load(X + i));
-        if (i < e) s = vf_add(s, vf_load_n(X + i, e - i));
-        total += vf_hsum(s);
-    }
+    for (int64_t b = 0; b < n; b += MV_BLOCK) total += block_sum(X, b, n - b < MV_BLOCK ? n : b + MV_BLOCK);
     const double mu = total / (double)n;
     /* second pass on deviations: no cancellation between E[x^2] and E[x]^2 */
     const vf mv = vf_set1((float)mu);
     double sq = 0;
-    for (int64_t b = 0; b < n; b += MV_BLOCK) {
-        const int64_t e = n - b < MV_BLOCK ? n : b + MV_BLOCK;
-        vf q = vf_zero();
-        int64_t i = b;
-        for (; i + VF_N <= e; i += VF_N) {
-            vf d = vf_sub(vf_load(X + i), mv);
-            q = vf_fmadd(d, d, q);
-        }
-        if (i < e) {
-            vf d = vf_select(vf_lanes_from(e - i), vf_sub(vf_load_n(X + i, e - i), mv), vf_zero());
-            q = vf_fmadd(d, d, q);
-        }
-        sq += vf_hsum(q);
-    }
+    for (int64_t b = 0; b < n; b += MV_BLOCK) sq += block_sq_dev(X, b, n - b < MV_BLOCK ? n : b + MV_BLOCK, mv);
     /* the deviations were taken from mu rounded to float: remove that offset */
     const double off = (double)(float)mu - mu;
     *mean = mu;
@@ -163,14 +179,7 @@ HOT_KERNEL void mean_var(const float *X, int64_t n, double *mean, double *var)
 HOT_KERNEL double sum(const float *X, int64_t n)
 {
     double total = 0;
-    for (int64_t b = 0; b < n; b += MV_BLOCK) {
-        const int64_t e = n - b < MV_BLOCK ? n : b + MV_BLOCK;
-        vf s = vf_zero();
-        int64_t i = b;
-        for (; i + VF_N <= e; i += VF_N) s = vf_add(s, vf_load(X + i));
-        if (i < e) s = vf_add(s, vf_load_n(X + i, e - i));
-        total += vf_hsum(s);
-    }
+    for (int64_t b = 0; b < n; b += MV_BLOCK) total += block_sum(X, b, n - b < MV_BLOCK ? n : b + MV_BLOCK);
     return total;
 }
 
@@ -236,6 +245,63 @@ HOT_KERNEL void affine(const float *X, float *Y, int64_t n, float a, float b)
     if (i < n) vf_store_n(Y + i, vf_fmadd(vf_load_n(X + i, n - i), av, bv), n - i);
 }
 
+/* ---- 2-D linear resize: one output row ---- */
+/* w0 p0[i..] + w1 p1[i..] (w0 p0 alone when !two), m = VF_N or a tail */
+SIMD_FN vf resize_taps(const bool two, const float *p0, const float *p1, vf w0, vf w1, int64_t m)
+{
+    vf v = vf_mul(m == VF_N ? vf_load(p0) : vf_load_n(p0, m), w0);
+    if (two) v = vf_fmadd(m == VF_N ? vf_load(p1) : vf_load_n(p1, m), w1, v);
+    return v;
+}
+
+/* one output pixel of c values; two_x / two_y are constants after inlining */
+SIMD_FN void resize_pixel(const bool two_x, const bool two_y, const float *r0, const float *r1,
+                          int64_t o0, int64_t o1, vf wx0, vf wx1, vf wy0, vf wy1, float *y, int64_t c)
+{
+    int64_t i = 0;
+    for (; i + VF_N <= c; i += VF_N) {
+        vf v = vf_mul(resize_taps(two_x, r0 + o0 + i, r0 + o1 + i, wx0, wx1, VF_N), wy0);
+        if (two_y) v = vf_fmadd(resize_taps(two_x, r1 + o0 + i, r1 + o1 + i, wx0, wx1, VF_N), wy1, v);
+        vf_store(y + i, v);
+    }
+    if (i < c) {
+        const int64_t m = c - i;
+        vf v = vf_mul(resize_taps(two_x, r0 + o0 + i, r0 + o1 + i, wx0, wx1, m), wy0);
+        if (two_y) v = vf_fmadd(resize_taps(two_x, r1 + o0 + i, r1 + o1 + i, wx0, wx1, m), wy1, v);
+        vf_store_n(y + i, v, m);
+    }
+}
+
+HOT_KERNEL void resize_row(const float *r0, const float *r1, float wy0, float wy1, const int64_t *ix,
+                           const float *wx, int64_t ow, int64_t c, float *y)
+{
+    const bool two_y = wy1 != 0.0f;
+    if (c == 1) { /* NCHW: one value per pixel, nothing to vectorize over */
+        for (int64_t x = 0; x < ow; x++) {
+            const float w0 = wx[2 * x], w1 = wx[2 * x + 1];
+            const int64_t o0 = ix[2 * x], o1 = ix[2 * x + 1];
+            float t = w0 * r0[o0], b = 0.0f;
+            if (w1 != 0.0f) t = fmaf(w1, r0[o1], t);
+            if (two_y) b = w1 != 0.0f ? fmaf(w1, r1[o1], w0 * r1[o0]) : w0 * r1[o0];
+            y[x] = two_y ? fmaf(wy1, b, wy0 * t) : wy0 * t;
+        }
+        return;
+    }
+    const vf vy0 = vf_set1(wy0), vy1 = vf_set1(wy1);
+    for (int64_t x = 0; x < ow; x++, y += c) {
+        const int64_t o0 = ix[2 * x], o1 = ix[2 * x + 1];
+        const vf w0 = vf_set1(wx[2 * x]), w1 = vf_set1(wx[2 * x + 1]);
+        const bool two_x = wx[2 * x + 1] != 0.0f;
+        if (two_y) {
+            if (two_x) resize_pixel(true, true, r0, r1, o0, o1, w0, w1, vy0, vy1, y, c);
+            else resize_pixel(false, true, r0, r1, o0, o1, w0, w1, vy0, vy1, y, c);
+        } else {
+            if (two_x) resize_pixel(true, false, r0, r1, o0, o1, w0, w1, vy0, vy1, y, c);
+            else resize_pixel(false, false, r0, r1, o0, o1, w0, w1, vy0, vy1, y, c);
+        }
+    }
+}
+
 /* ---- flash attention ----
  * Per block of ATT_QB query rows and tile of HOT_KEY_TILE keys (keys packed by
  * hot_attention_pack_k as [d][HOT_KEY_TILE] panels):
@@ -251,12 +317,12 @@ HOT_KERNEL void affine(const float *X, float *Y, int64_t n, float a, float b)
  * result depends only on its own q row, so any split of the rows over tasks
  * gives the same numbers. */
 #define ATT_QB 8
-#if VF_N == 16
-#define ATT_SR 8 /* 16 score accumulators of 32 */
-#define ATT_PC 4 /* 16 output accumulators */
-#else
-#define ATT_SR 4 /* 8 of 16 ymm */
+#if VF_N == 8
+#define ATT_SR 4 /* 8 score accumulators of 16 ymm */
 #define ATT_PC 2
+#else            /* AVX-512 and NEON: 32 registers */
+#define ATT_SR 8 /* 16 score accumulators */
+#define ATT_PC 4 /* 16 output accumulators */
 #endif
 #define ATT_KV (HOT_KEY_TILE / VF_N)
 
@@ -371,17 +437,18 @@ HOT_KERNEL void attention(const float *Q, const float *KT, const float *V, float
                 const float mt = vf_hmax(mx);
                 mnew[r] = mt > m[r] ? mt : m[r];
             }
-            /* alpha = exp(m_old - m_new) for all rows at once */
+            /* alpha = exp(m_old - m_new) for all rows at once (<= 0, as are
+             * the scores minus their running max below) */
             for (int r = 0; r < ATT_QB; r += VF_N < ATT_QB ? VF_N : ATT_QB) {
                 const int w = ATT_QB - r < VF_N ? ATT_QB - r : VF_N;
-                vf_store_n(alpha + r, vf_exp(vf_sub(vf_load_n(m + r, w), vf_load_n(mnew + r, w))), w);
+                vf_store_n(alpha + r, vf_exp_nonpos(vf_sub(vf_load_n(m + r, w), vf_load_n(mnew + r, w))), w);
             }
             for (int r = 0; r < ATT_QB; r++) {
                 float *sr = st + r * HOT_KEY_TILE;
                 const vf mv = vf_set1(mnew[r]);
                 vf sum = vf_zero();
                 for (int t = 0; t < ATT_KV; t++) {
-                    const vf e = vf_exp(vf_sub(vf_load(sr + t * VF_N), mv));
+                    const vf e = vf_exp_nonpos(vf_sub(vf_load(sr + t * VF_N), mv));
                     sum = vf_add(sum, e);
                     vf_store(sr + t * VF_N, e);
                 }
@@ -442,5 +509,6 @@ const hot_kernels HOT_TABLE = {
     .mean_var = mean_var,
     .scale_shift_row = scale_shift_row,
     .affine = affine,
+    .resize_row = resize_row,
     .attention = attention,
 };

@@ -2,12 +2,16 @@
  *
  * Resize is separable: for every resized axis the source taps (clamped
  * indices and weights) of each output coordinate are computed once, then the
- * tensor is filtered one axis at a time. Nearest mode is a pure gather and
- * works for every fixed-size element type. Coordinate and weight formulas
- * follow the ONNX reference implementation (onnx/reference/ops/op_resize.py),
- * which is what the backend test data was generated with.
+ * tensor is filtered one axis at a time (the reference path). Float linear
+ * resizes of two neighbouring axes (bilinear on NCHW or NHWC) take a fast
+ * path instead: each output row in one pass from two input rows, vectorized
+ * over the channels (ops/hot.h resize_row) and split over the threads.
+ * Nearest mode is a pure gather, threaded, and works for every fixed-size
+ * element type. Coordinate and weight formulas follow the ONNX reference
+ * implementation (onnx/reference/ops/op_resize.py), which is what the backend
+ * test data was generated with.
  */
-#include "kernel.h"
+#include "hot.h"
 
 #include <stdlib.h>
 
@@ -265,8 +269,9 @@ static onyx_status rs_axis_build(onyx_kctx *k, rs_axis *a, const rs_params *p, i
 }
 
 /* One separable pass: [outer, in, inner] -> [outer, out, inner]. Zero weights
- * are skipped (half of all taps for integer-factor asymmetric upsampling);
- * rows are combined two taps at a time so bilinear is one sweep per row. */
+ * are skipped, never read (half of all taps for integer-factor asymmetric
+ * upsampling, and an infinity under one does not become NaN); rows are
+ * combined two taps at a time so bilinear is one sweep per row. */
 static void rs_pass_f32(const float *src, float *dst, int64_t outer, int64_t inner,
                         const rs_axis *a)
 {
@@ -274,26 +279,13 @@ static void rs_pass_f32(const float *src, float *dst, int64_t outer, int64_t inn
     for (int64_t o = 0; o < outer; o++) {
         const float *s = src + o * a->in * inner;
         float *d = dst + o * a->out * inner;
-        if (inner == 1 && nt == 2) {
-            const int64_t *ix = a->idx;
-            const float *w = a->wf;
-            for (int64_t j = 0; j < a->out; j++)
-                d[j] = w[2 * j] * s[ix[2 * j]] + w[2 * j + 1] * s[ix[2 * j + 1]];
-            continue;
-        }
-        if (inner == 1 && nt == 4) {
-            const int64_t *ix = a->idx;
-            const float *w = a->wf;
-            for (int64_t j = 0; j < a->out; j++, ix += 4, w += 4)
-                d[j] = w[0] * s[ix[0]] + w[1] * s[ix[1]] + w[2] * s[ix[2]] + w[3] * s[ix[3]];
-            continue;
-        }
         if (inner == 1) {
             for (int64_t j = 0; j < a->out; j++) {
                 const int64_t *ix = a->idx + j * nt;
                 const float *w = a->wf + j * nt;
                 float acc = 0;
-                for (int64_t t = 0; t < nt; t++) acc += w[t] * s[ix[t]];
+                for (int64_t t = 0; t < nt; t++)
+                    if (w[t] != 0.0f) acc += w[t] * s[ix[t]];
                 d[j] = acc;
             }
             continue;
@@ -350,52 +342,76 @@ static void rs_pass_f64(const double *src, double *dst, int64_t outer, int64_t i
     }
 }
 
-/* Nearest: Y[i0..ir] = X[idx0[i0]..idxr[ir]], any element size. */
-static void rs_gather(const onyx_tensor *x, onyx_tensor *y, const rs_axis *ax)
+/* Nearest: Y[i0..ir] = X[idx0[i0]..idxr[ir]], any element size. The
+ * trailing axes that are identities (NHWC's channels) are copied as one run
+ * per index of the last resized axis; rows of runs are split over threads. */
+typedef struct rs_gather_job {
+    const unsigned char *src;
+    unsigned char *dst;
+    const rs_axis *ax;
+    const int64_t *ydims;
+    int64_t in_stride[ONYX_MAX_RANK]; /* bytes */
+    int last;                         /* the last axis that is not an identity */
+    size_t run;                       /* bytes per copy */
+} rs_gather_job;
+
+static void rs_gather_rows(void *arg, int64_t begin, int64_t end)
+{
+    const rs_gather_job *g = arg;
+    const int L = g->last;
+    const int64_t n = g->ydims[L];
+    const int64_t *lx = g->ax[L].idx;
+    const int64_t ls = g->in_stride[L];
+    const size_t run = g->run;
+    for (int64_t row = begin; row < end; row++) {
+        /* source of this row: the gathered index of every axis before L */
+        int64_t base = 0, rem = row;
+        for (int d = L - 1; d >= 0; d--) {
+            base += g->ax[d].idx[rem % g->ydims[d]] * g->in_stride[d];
+            rem /= g->ydims[d];
+        }
+        const unsigned char *s = g->src + base;
+        unsigned char *o = g->dst + (size_t)(row * n) * run;
+        switch (run) {
+        case 1:
+            for (int64_t j = 0; j < n; j++) o[j] = s[lx[j]];
+            break;
+        case 2:
+            for (int64_t j = 0; j < n; j++) memcpy(o + j * 2, s + lx[j] * 2, 2);
+            break;
+        case 4:
+            for (int64_t j = 0; j < n; j++) memcpy(o + j * 4, s + lx[j] * 4, 4);
+            break;
+        case 8:
+            for (int64_t j = 0; j < n; j++) memcpy(o + j * 8, s + lx[j] * 8, 8);
+            break;
+        default:
+            for (int64_t j = 0; j < n; j++) memcpy(o + (size_t)j * run, s + lx[j] * ls, run);
+            break;
+        }
+    }
+}
+
+static void rs_gather(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y, const rs_axis *ax)
 {
     int r = x->rank;
     size_t es = onyx_dtype_size(x->dtype);
-    const unsigned char *src = x->data;
-    unsigned char *dst = y->data;
-    if (r == 0) {
-        memcpy(dst, src, es);
+    int last = r - 1;
+    while (last >= 0 && ax[last].identity) last--;
+    if (last < 0) { /* rank 0, or nothing resized */
+        memcpy(y->data, x->data, y->nbytes);
         return;
     }
-    int64_t in_stride[ONYX_MAX_RANK];
-    in_stride[r - 1] = 1;
-    for (int d = r - 2; d >= 0; d--) in_stride[d] = in_stride[d + 1] * x->dims[d + 1];
-    int64_t last = y->dims[r - 1];
-    int64_t rows = tensor_numel_of(r, y->dims) / last;
-    const int64_t *lx = ax[r - 1].idx;
-    int64_t cnt[ONYX_MAX_RANK] = {0};
-    for (int64_t row = 0; row < rows; row++) {
-        int64_t base = 0;
-        for (int d = 0; d < r - 1; d++) base += ax[d].idx[cnt[d]] * in_stride[d];
-        const unsigned char *s = src + (size_t)base * es;
-        unsigned char *o = dst + (size_t)(row * last) * es;
-        switch (es) {
-        case 1:
-            for (int64_t j = 0; j < last; j++) o[j] = s[lx[j]];
-            break;
-        case 2:
-            for (int64_t j = 0; j < last; j++) memcpy(o + j * 2, s + lx[j] * 2, 2);
-            break;
-        case 4:
-            for (int64_t j = 0; j < last; j++) memcpy(o + j * 4, s + lx[j] * 4, 4);
-            break;
-        case 8:
-            for (int64_t j = 0; j < last; j++) memcpy(o + j * 8, s + lx[j] * 8, 8);
-            break;
-        default:
-            for (int64_t j = 0; j < last; j++)
-                memcpy(o + (size_t)j * es, s + (size_t)lx[j] * es, es);
-            break;
-        }
-        for (int d = r - 2; d >= 0; d--) {
-            if (++cnt[d] < y->dims[d]) break;
-            cnt[d] = 0;
-        }
+    rs_gather_job g = {x->data, y->data, ax, y->dims, {0}, last, es};
+    for (int d = last + 1; d < r; d++) g.run *= (size_t)y->dims[d];
+    int64_t stride = (int64_t)es;
+    for (int d = r - 1; d >= 0; d--) {
+        g.in_stride[d] = stride;
+        stride *= x->dims[d];
     }
+    const int64_t rows = tensor_numel_of(last, y->dims);
+    if (tensor_numel_of(r, y->dims) < HOT_PARALLEL_MIN || rows < 2) rs_gather_rows(&g, 0, rows);
+    else k_parallel_for(k, rows, rs_gather_rows, &g);
 }
 
 /* Linear / cubic: separable passes in float (float, float16, bfloat16) or
@@ -451,16 +467,27 @@ static onyx_status rs_interp(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y,
         (uint64_t)blk_out > SIZE_MAX / ws)
         return k_fail(k, ONYX_E_LIMIT, "resize intermediate too large");
 
-    onyx_status st = ONYX_OK;
-    char *in_buf = NULL, *out_buf = NULL, *mid[2] = {NULL, NULL};
-    if (!direct) in_buf = malloc((size_t)blk_in * ws);
-    if (!direct) out_buf = malloc((size_t)blk_out * ws);
-    if (np > 1) mid[0] = malloc((size_t)max_mid * ws);
-    if (np > 2) mid[1] = malloc((size_t)max_mid * ws);
-    if ((!direct && (!in_buf || !out_buf)) || (np > 1 && !mid[0]) || (np > 2 && !mid[1])) {
-        st = k_fail(k, ONYX_E_NOMEM, "out of memory in resize");
-        goto done;
+    /* The converted input block, the output block and two intermediates, in
+     * the session's image scratch: freshly allocated, a large image's passes
+     * fault in new pages on every run. */
+    const uint64_t part[4] = {direct ? 0 : (uint64_t)blk_in * ws, direct ? 0 : (uint64_t)blk_out * ws,
+                              np > 1 ? (uint64_t)max_mid * ws : 0, np > 2 ? (uint64_t)max_mid * ws : 0};
+    uint64_t off[4], total = 0;
+    for (int i = 0; i < 4; i++) {
+        off[i] = total;
+        total += (part[i] + 63) & ~(uint64_t)63;
     }
+    if (total / sizeof(float) >= SIZE_MAX / sizeof(float))
+        return k_fail(k, ONYX_E_LIMIT, "resize intermediates too large");
+    k_scratch_buf own = {0};
+    k_scratch_buf *buf = k_scratch(k, K_SCRATCH_IMAGE, &own);
+    if (!k_scratch_reserve(buf, (size_t)(total / sizeof(float)) + 1)) {
+        k_scratch_free(&own);
+        return k_fail(k, ONYX_E_NOMEM, "out of memory in resize (%llu bytes of intermediates)",
+                      (unsigned long long)total);
+    }
+    char *base = (char *)buf->data;
+    char *in_buf = base + off[0], *out_buf = base + off[1], *mid[2] = {base + off[2], base + off[3]};
 
     for (int64_t b = 0; b < blocks; b++) {
         const char *src;
@@ -501,12 +528,94 @@ static onyx_status rs_interp(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y,
             for (int64_t i = 0; i < blk_out; i++) rs_store(y, b * blk_out + i, dd[i]);
         }
     }
-done:
-    free(in_buf);
-    free(out_buf);
-    free(mid[0]);
-    free(mid[1]);
-    return st;
+    k_scratch_free(&own);
+    return ONYX_OK;
+}
+
+/* ---- the fast float path: linear on two neighbouring axes ----
+ * [outer, ih, iw, inner] -> [outer, oh, ow, inner] with every other axis an
+ * identity (NHWC [N, H, W, C], or NCHW [N, C, H, W] with inner 1). Output row
+ * (o, j) is resize_row over input rows yoff[2j], yoff[2j+1] of block o. */
+typedef struct rs_fast_job {
+    const hot_kernels *hk;
+    const float *x;
+    float *y;
+    int64_t ih, iw, oh, ow, inner;
+    const int64_t *yoff, *xoff; /* 2 per output row / column, in elements */
+    const float *wy, *wx;       /* 2 per output row / column, a zero weight second */
+} rs_fast_job;
+
+static void rs_fast_rows(void *arg, int64_t begin, int64_t end)
+{
+    const rs_fast_job *f = arg;
+    for (int64_t r = begin; r < end; r++) {
+        const int64_t o = r / f->oh, j = r % f->oh;
+        const float *block = f->x + o * f->ih * f->iw * f->inner;
+        const float wy0 = f->wy[2 * j], wy1 = f->wy[2 * j + 1];
+        f->hk->resize_row(block + f->yoff[2 * j], wy1 != 0.0f ? block + f->yoff[2 * j + 1] : NULL,
+                          wy0, wy1, f->xoff, f->wx, f->ow, f->inner, f->y + r * f->ow * f->inner);
+    }
+}
+
+/* The two taps of each output of axis a as element offsets (index * unit)
+ * and weights, a zero weight moved second. False when an output has two zero
+ * weights (the reference writes 0 there without reading anything). */
+static bool rs_fast_taps(const rs_axis *a, int64_t unit, int64_t *off, float *w)
+{
+    for (int64_t j = 0; j < a->out; j++) {
+        int t = a->wf[2 * j] == 0.0f ? 1 : 0;
+        if (a->wf[2 * j + t] == 0.0f) return false;
+        off[2 * j] = a->idx[2 * j + t] * unit;
+        w[2 * j] = a->wf[2 * j + t];
+        off[2 * j + 1] = a->idx[2 * j + 1 - t] * unit;
+        w[2 * j + 1] = a->wf[2 * j + 1 - t];
+    }
+    return true;
+}
+
+/* Runs the fast path when the resize has its form; *done says whether it did. */
+static onyx_status rs_linear_fast(onyx_kctx *k, const rs_params *p, const onyx_tensor *x,
+                                  onyx_tensor *y, const rs_axis *ax, bool *done)
+{
+    *done = false;
+    const hot_kernels *hk = hot_kernels_native();
+    const int r = x->rank;
+    if (!hk || p->mode != RS_LINEAR || x->dtype != ONYX_FLOAT || r < 2) return ONYX_OK;
+    int lo = -1, hi = -1;
+    for (int d = 0; d < r; d++) {
+        if (ax[d].identity) continue;
+        if (lo < 0) lo = d;
+        hi = d;
+    }
+    if (lo < 0 || hi - lo > 1) return ONYX_OK; /* nothing, or axes apart: the reference */
+    if (hi == lo) { /* one axis: pair it with a neighbour, an identity */
+        if (lo > 0) lo--;
+        else hi++;
+    }
+    if (ax[lo].ntap != 2 || ax[hi].ntap != 2) return ONYX_OK;
+    rs_fast_job f = {hk, x->data, y->data, x->dims[lo], x->dims[hi], y->dims[lo], y->dims[hi],
+                     tensor_numel_of(r - hi - 1, x->dims + hi + 1), NULL, NULL, NULL, NULL};
+    int64_t *off = malloc((size_t)(2 * (f.oh + f.ow)) * sizeof *off);
+    float *w = malloc((size_t)(2 * (f.oh + f.ow)) * sizeof *w);
+    if (!off || !w) {
+        free(off);
+        free(w);
+        return k_fail(k, ONYX_E_NOMEM, "out of memory for resize tables");
+    }
+    f.yoff = off;
+    f.xoff = off + 2 * f.oh;
+    f.wy = w;
+    f.wx = w + 2 * f.oh;
+    if (rs_fast_taps(&ax[lo], f.iw * f.inner, off, w) &&
+        rs_fast_taps(&ax[hi], f.inner, off + 2 * f.oh, w + 2 * f.oh)) {
+        const int64_t rows = tensor_numel_of(lo, x->dims) * f.oh;
+        if (tensor_numel_of(r, y->dims) < HOT_PARALLEL_MIN || rows < 2) rs_fast_rows(&f, 0, rows);
+        else k_parallel_for(k, rows, rs_fast_rows, &f);
+        *done = true;
+    }
+    free(off);
+    free(w);
+    return ONYX_OK;
 }
 
 /* tf_crop_and_resize: outputs whose source lies outside the input on any
@@ -565,8 +674,10 @@ static onyx_status rs_run(onyx_kctx *k, const onyx_tensor *x, const double *scal
             for (int64_t j = 0; j < ax[d].out; j++) any_outside |= ax[d].outside[j] != 0;
     }
     if (st == ONYX_OK) {
-        if (p->mode == RS_NEAREST) rs_gather(x, y, ax);
-        else st = rs_interp(k, x, y, ax);
+        bool done = false;
+        if (p->mode == RS_NEAREST) rs_gather(k, x, y, ax);
+        else if ((st = rs_linear_fast(k, p, x, y, ax, &done)) == ONYX_OK && !done)
+            st = rs_interp(k, x, y, ax);
     }
     if (st == ONYX_OK && any_outside) rs_extrapolate(y, ax, p->extrapolation);
     for (int d = 0; d < r; d++) rs_axis_free(&ax[d]);

@@ -6,8 +6,10 @@
  * references, including their error paths.
  *
  * The operator-level part runs at the ISA the process was started with;
- * main() re-runs this binary with ONYX_ISA=avx2 and ONYX_ISA=generic so each
- * operator's fast and reference paths are both exercised. Prints
+ * main() re-runs this binary with ONYX_ISA=avx2 (on AVX-512 machines) and
+ * ONYX_ISA=generic so each operator's fast and reference paths are both
+ * exercised: on aarch64 (under qemu-aarch64 in make cross) that is NEON, then
+ * generic. Prints
  * "N passed, N failed" last; exits non-zero on any failure. */
 #include "../../ops/hot.h"
 #include "../../runtime/threads.h"
@@ -128,6 +130,19 @@ static void test_maps(const hot_kernels *hk)
         }
         CHECK(worst <= 1, "%s %s: error %.3g x tolerance at x=%.9g (got %.9g, want %.9g)",
               onyx_isa_name(hk->isa), maps[m].name, worst, x[at], y[at], maps[m].ref(x[at], p));
+        const hot_map op = maps[m].op;
+        if (op == HOT_SIGMOID || op == HOT_SILU || op == HOT_TANH || op == HOT_GELU ||
+            op == HOT_GELU_TANH || op == HOT_EXP || op == HOT_ERF) { /* the figures docs quote */
+            double abs_err = 0, rel_err = 0;
+            for (int64_t i = 0; i < n; i++) {
+                double r = maps[m].ref(x[i], p), e = fabs(y[i] - r);
+                if (fabs(r) <= 1) abs_err = fmax(abs_err, e);
+                if (fabs(r) >= 1e-3) rel_err = fmax(rel_err, e / fabs(r));
+            }
+            printf("  %s %-9s on [%g, %g]: max abs err %.2e (|ref| <= 1), max rel err %.2e (|ref| >= 1e-3), "
+                   "%.2f of the tolerance\n",
+                   onyx_isa_name(hk->isa), maps[m].name, maps[m].lo, maps[m].hi, abs_err, rel_err, worst);
+        }
         for (int l = 0; l < N_LENGTHS; l++) {
             int64_t len = lengths[l];
             float *xs = randv(len + 1, maps[m].lo, maps[m].hi), *ys = malloc((len + 1) * sizeof *ys);
@@ -191,6 +206,29 @@ static void test_binary(const hot_kernels *hk)
     }
 }
 
+/* fmax ignores a NaN operand (MaxPool's rule) on every ISA, in full vectors,
+ * tails and broadcasts */
+static void test_fmax_nan(const hot_kernels *hk)
+{
+    enum { N = 37 };
+    float a[N], b[N], y[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = i % 3 == 0 ? NAN : (float)(i % 5) - 2.0f;
+        b[i] = i % 4 == 1 ? NAN : (float)(i % 7) - 3.0f;
+    }
+    int bad = 0;
+    for (int mode = 0; mode < 4; mode++) {
+        const int64_t sa = mode & 1 ? 0 : 1, sb = mode & 2 ? 0 : 1;
+        const int off = mode == 3 ? 1 : 0; /* both scalar: a number and a NaN */
+        hk->binary[HOT_FMAX](a + off, sa, b + off, sb, y, N - 1);
+        for (int i = 0; i < N - 1; i++) {
+            const float r = fmaxf(a[off + i * sa], b[off + i * sb]);
+            bad += !(y[i] == r || (isnan(y[i]) && isnan(r)));
+        }
+    }
+    CHECK(!bad, "%s fmax with NaN operands: %d wrong", onyx_isa_name(hk->isa), bad);
+}
+
 static void test_softmax_norm(const hot_kernels *hk)
 {
     for (int l = 0; l < N_LENGTHS; l++) {
@@ -241,6 +279,33 @@ static void test_softmax_norm(const hot_kernels *hk)
         free(b);
         free(y);
     }
+}
+
+/* The exp softmax takes of x - max <= 0 (vf_exp_nonpos), over its whole
+ * domain: rows [0, x1 .. x5], so y_i / y_0 = e^x_i up to one more rounding;
+ * -inf and anything below -87.7 give exactly 0. */
+static void test_softmax_exp(const hot_kernels *hk)
+{
+    enum { ROW = 6, POINTS = 40000 };
+    double worst = 0, at = 0;
+    int zeros_bad = 0;
+    for (int64_t i0 = 0; i0 < POINTS; i0 += ROW - 1) {
+        float x[ROW], y[ROW];
+        x[0] = 0.0f;
+        for (int j = 1; j < ROW; j++) x[j] = (float)(-87.3 * (double)(i0 + j - 1) / (POINTS - 1));
+        hk->softmax(x, y, ROW, false);
+        for (int j = 1; j < ROW; j++) {
+            const double r = exp((double)x[j]), e = fabs((double)y[j] / y[0] - r) / r;
+            if (e > worst) worst = e, at = x[j];
+        }
+        const float tiny[ROW] = {0.0f, -INFINITY, -88.0f, -87.7f, -100.0f, -1e30f};
+        hk->softmax(tiny, y, ROW, false);
+        zeros_bad += y[0] != 1.0f || y[1] != 0 || y[2] != 0 || y[3] != 0 || y[4] != 0 || y[5] != 0;
+    }
+    CHECK(worst <= 3.6e-7 && !zeros_bad, "%s softmax exp on [-87.3, 0]: rel err %.3g at %.9g, %d rows not 0",
+          onyx_isa_name(hk->isa), worst, at, zeros_bad);
+    printf("  %s exp(x <= 0) in softmax on [-87.3, 0]: max rel err %.2e (with the division's rounding)\n",
+           onyx_isa_name(hk->isa), worst);
 }
 
 /* naive attention in double for one (batch, head) */
@@ -915,13 +980,15 @@ int main(int argc, char **argv)
 {
     bool child = argc > 1 && strcmp(argv[1], "--child") == 0;
     if (!child) {
-        for (onyx_isa isa = ONYX_ISA_AVX2; isa <= ONYX_ISA_AVX512; isa++) {
+        for (onyx_isa isa = ONYX_ISA_NEON; isa <= ONYX_ISA_AVX512; isa++) {
             const hot_kernels *hk = hot_kernels_for(isa);
             if (!hk) continue;
             printf("kernels: %s\n", onyx_isa_name(isa));
             test_maps(hk);
             test_binary(hk);
+            test_fmax_nan(hk);
             test_softmax_norm(hk);
+            test_softmax_exp(hk);
             test_attention_kernel(hk);
         }
     }

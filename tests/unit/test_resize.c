@@ -5,41 +5,20 @@
  * path against a naive loop, GridSample in 3-D, DFT lengths with large prime
  * factors (Bluestein) against a naive DFT, the IRFFT, and error paths that
  * must fail cleanly. Expected values come from the ONNX reference
- * implementation.
+ * implementation. The fast float paths (bilinear on NHWC and NCHW, threaded
+ * nearest gathers) against per-element evaluations in double, on a pool of 3
+ * threads, at every ISA the machine has (the binary re-runs itself with lower
+ * ONYX_ISA caps).
  * Prints one line per failed check and a final "N passed, N failed" line;
  * exits non-zero when any check failed. */
-#include "../../ops/kernel.h"
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "harness.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
 #endif
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) {                                                       \
-            passed++;                                                     \
-        } else {                                                          \
-            failed++;                                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                   \
-            printf(__VA_ARGS__);                                          \
-            printf("\n");                                                 \
-        }                                                                 \
-    } while (0)
-
-static unsigned seed = 4242;
-
-static double frand(void)
-{
-    seed = seed * 1103515245u + 12345u;
-    return (double)((seed >> 8) % 20001u) / 10000.0 - 1.0;
-}
+/* the operators run on this pool (3 threads: uneven splits), NULL for one */
+static onyx_threads *pool;
 
 /* ---- tensors, attributes, calls ---- */
 
@@ -65,42 +44,6 @@ static onyx_tensor *vec_i(int n, const double *v)
 {
     int64_t d = n;
     return mk(ONYX_INT64, 1, &d, v);
-}
-
-static onyx_attr a_int(const char *name, int64_t v)
-{
-    onyx_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = name;
-    a.type = ATTR_INT;
-    a.i = v;
-    return a;
-}
-
-static onyx_attr a_float(const char *name, float v)
-{
-    onyx_attr a = a_int(name, 0);
-    a.type = ATTR_FLOAT;
-    a.f = v;
-    return a;
-}
-
-static onyx_attr a_ints(const char *name, int n, int64_t *v)
-{
-    onyx_attr a = a_int(name, 0);
-    a.type = ATTR_INTS;
-    a.n = n;
-    a.ints = v;
-    return a;
-}
-
-static onyx_attr a_str(const char *name, const char *s)
-{
-    onyx_attr a = a_int(name, 0);
-    a.type = ATTR_STRING;
-    a.s = s;
-    a.s_len = strlen(s);
-    return a;
 }
 
 typedef struct call {
@@ -134,6 +77,7 @@ static onyx_status run(call *c)
     k.inputs = c->in;
     k.n_outputs = 1;
     k.outputs = outs;
+    k.threads = pool;
     memset(&c->err, 0, sizeof c->err);
     k.err = &c->err;
     onyx_status s = d->run(&k);
@@ -200,7 +144,7 @@ static void resize_scales(call *c, onyx_tensor *x, int ns, const double *sc, con
     c->n_in = 3;
     c->in[0] = x;
     c->in[2] = vec_f(ns, sc);
-    c->attr[c->n_attr++] = a_str("mode", mode);
+    c->attr[c->n_attr++] = attr_str("mode", mode);
 }
 
 static void resize_sizes(call *c, onyx_tensor *x, int ns, const double *sz, const char *mode)
@@ -210,7 +154,7 @@ static void resize_sizes(call *c, onyx_tensor *x, int ns, const double *sz, cons
     c->n_in = 4;
     c->in[0] = x;
     c->in[3] = vec_i(ns, sz);
-    c->attr[c->n_attr++] = a_str("mode", mode);
+    c->attr[c->n_attr++] = attr_str("mode", mode);
 }
 
 static void test_resize_antialias(void)
@@ -220,13 +164,13 @@ static void test_resize_antialias(void)
     static const int64_t od[4] = {1, 1, 2, 2};
     static const double lin[4] = {2.875, 4.5, 9.375, 11};
     resize_scales(&c, mk(ONYX_FLOAT, 4, d1144, ramp16), 4, sc, "linear");
-    c.attr[c.n_attr++] = a_int("antialias", 1);
+    c.attr[c.n_attr++] = attr_int("antialias", 1);
     expect(&c, "linear antialias", 4, od, lin, 1e-5);
 
     static const double cub[4] = {2.666667, 4.380726, 9.522906, 11.23697};
     resize_scales(&c, mk(ONYX_FLOAT, 4, d1144, ramp16), 4, sc, "cubic");
-    c.attr[c.n_attr++] = a_int("antialias", 1);
-    c.attr[c.n_attr++] = a_float("cubic_coeff_a", -0.5f);
+    c.attr[c.n_attr++] = attr_int("antialias", 1);
+    c.attr[c.n_attr++] = attr_float("cubic_coeff_a", -0.5f);
     expect(&c, "cubic antialias", 4, od, cub, 1e-5);
 }
 
@@ -241,7 +185,7 @@ static void test_resize_axes_and_policy(void)
     static const double w46[24] = {1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2,
                                    3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4};
     resize_scales(&c, mk(ONYX_FLOAT, 4, d1122, d2), 2, sc32, "nearest");
-    c.attr[c.n_attr++] = a_ints("axes", 2, axes32);
+    c.attr[c.n_attr++] = attr_ints("axes", 2, axes32);
     expect(&c, "axes [3, 2]", 4, od46, w46, 0);
 
     int64_t axes23[2] = {-2, -1};
@@ -253,12 +197,12 @@ static void test_resize_axes_and_policy(void)
     for (int i = 0; i < 8; i++)
         for (int j = 0; j < 8; j++) w88[i * 8 + j] = 1 + (j >= 4) + 2 * (i >= 4);
     resize_sizes(&c, mk(ONYX_FLOAT, 4, d1122, d2), 2, sz78, "nearest");
-    c.attr[c.n_attr++] = a_ints("axes", 2, axes23);
-    c.attr[c.n_attr++] = a_str("keep_aspect_ratio_policy", "not_larger");
+    c.attr[c.n_attr++] = attr_ints("axes", 2, axes23);
+    c.attr[c.n_attr++] = attr_str("keep_aspect_ratio_policy", "not_larger");
     expect(&c, "not_larger", 4, od77, w77, 0);
     resize_sizes(&c, mk(ONYX_FLOAT, 4, d1122, d2), 2, sz78, "nearest");
-    c.attr[c.n_attr++] = a_ints("axes", 2, axes23);
-    c.attr[c.n_attr++] = a_str("keep_aspect_ratio_policy", "not_smaller");
+    c.attr[c.n_attr++] = attr_ints("axes", 2, axes23);
+    c.attr[c.n_attr++] = attr_str("keep_aspect_ratio_policy", "not_smaller");
     expect(&c, "not_smaller", 4, od88, w88, 0);
 
     /* fractional scales: the symmetric mapping centers the smaller canvas */
@@ -269,7 +213,7 @@ static void test_resize_axes_and_policy(void)
                                    2.434783, 2.594646, 2.934783, 3.274919, 3.434783,
                                    3, 3.159864, 3.5, 3.840136, 4};
     resize_scales(&c, mk(ONYX_FLOAT, 4, d1122, d2), 4, sch, "linear");
-    c.attr[c.n_attr++] = a_str("coordinate_transformation_mode", "half_pixel_symmetric");
+    c.attr[c.n_attr++] = attr_str("coordinate_transformation_mode", "half_pixel_symmetric");
     expect(&c, "half_pixel_symmetric", 4, od45, hps, 1e-5);
 }
 
@@ -282,12 +226,12 @@ static void test_resize_crop_extrapolate(void)
     call c;
     resize_sizes(&c, mk(ONYX_FLOAT, 4, d1144, ramp16), 4, sz, "linear");
     c.in[1] = vec_f(8, roi);
-    c.attr[c.n_attr++] = a_str("coordinate_transformation_mode", "tf_crop_and_resize");
-    c.attr[c.n_attr++] = a_float("extrapolation_value", 10.0f);
+    c.attr[c.n_attr++] = attr_str("coordinate_transformation_mode", "tf_crop_and_resize");
+    c.attr[c.n_attr++] = attr_float("extrapolation_value", 10.0f);
     expect(&c, "tf_crop_and_resize extrapolation", 4, od, want, 1e-5);
 
     resize_sizes(&c, mk(ONYX_FLOAT, 4, d1144, ramp16), 4, sz, "linear");
-    c.attr[c.n_attr++] = a_str("coordinate_transformation_mode", "tf_crop_and_resize");
+    c.attr[c.n_attr++] = attr_str("coordinate_transformation_mode", "tf_crop_and_resize");
     expect_fail(&c, "tf_crop_and_resize without roi");
 }
 
@@ -340,6 +284,132 @@ static void test_resize_bilinear_naive(void)
     free(want);
 }
 
+/* Input coordinate of output x for the coordinate modes the fast paths meet
+ * (onnx/reference/ops/op_resize.py), with the scale as the float it was. */
+static double coord_of(const char *mode, double x, double scale, int64_t in)
+{
+    const double len = scale * (double)in;
+    if (!strcmp(mode, "align_corners")) return len == 1 ? 0 : x * (double)(in - 1) / (len - 1);
+    if (!strcmp(mode, "asymmetric")) return x / scale;
+    if (!strcmp(mode, "pytorch_half_pixel")) return len > 1 ? (x + 0.5) / scale - 0.5 : 0;
+    return (x + 0.5) / scale - 0.5; /* half_pixel */
+}
+
+/* Linear taps of output x: clamped indices and weights, a zero weight left
+ * out as the reference skips it (so an infinity there stays out). */
+static int lin_taps(double c, int64_t in, int64_t *ix, double *w)
+{
+    const double f = floor(c), t = c - f;
+    int n = 0;
+    for (int k = 0; k < 2; k++) {
+        const double wk = k ? t : 1 - t;
+        if (wk == 0) continue;
+        const int64_t i = (int64_t)f + k;
+        ix[n] = i < 0 ? 0 : i >= in ? in - 1 : i;
+        w[n++] = wk;
+    }
+    return n;
+}
+
+/* Resize of a rank-4 float tensor on axes h = a, w = a + 1 (1, 2 for NHWC;
+ * 2, 3 for NCHW), scales sh, sw, against the per-element formula in double;
+ * nearest rounds half down (round_prefer_floor). */
+static void check_resize_2d(const int64_t *xd, int a, double sh, double sw, const char *mode,
+                            const char *ctm, const float *special)
+{
+    const float fsh = (float)sh, fsw = (float)sw;
+    const int64_t n = xd[0] * xd[1] * xd[2] * xd[3];
+    double *xv = malloc((size_t)n * sizeof *xv);
+    for (int64_t i = 0; i < n; i++) xv[i] = special && i == 0 ? special[0] : frand();
+    int64_t od[4] = {xd[0], xd[1], xd[2], xd[3]};
+    od[a] = (int64_t)floor((double)xd[a] * (double)fsh);
+    od[a + 1] = (int64_t)floor((double)xd[a + 1] * (double)fsw);
+    double sc[4] = {1, 1, 1, 1};
+    sc[a] = sh;
+    sc[a + 1] = sw;
+    const int64_t on = od[0] * od[1] * od[2] * od[3];
+    double *want = malloc((size_t)on * sizeof *want);
+    const bool nearest = !strcmp(mode, "nearest");
+    int64_t idx[4];
+    for (int64_t o = 0; o < on; o++) {
+        int64_t rem = o;
+        for (int d = 3; d >= 0; d--) idx[d] = rem % od[d], rem /= od[d];
+        int64_t hi[2], wi[2];
+        double hw[2], ww[2];
+        const double ch = coord_of(ctm, (double)idx[a], fsh, xd[a]);
+        const double cw = coord_of(ctm, (double)idx[a + 1], fsw, xd[a + 1]);
+        int nh, nw;
+        if (nearest) {
+            const double rh = ch - floor(ch) > 0.5 ? ceil(ch) : floor(ch), rw = cw - floor(cw) > 0.5 ? ceil(cw) : floor(cw);
+            hi[0] = rh < 0 ? 0 : rh >= xd[a] ? xd[a] - 1 : (int64_t)rh;
+            wi[0] = rw < 0 ? 0 : rw >= xd[a + 1] ? xd[a + 1] - 1 : (int64_t)rw;
+            hw[0] = ww[0] = 1;
+            nh = nw = 1;
+        } else {
+            nh = lin_taps(ch, xd[a], hi, hw);
+            nw = lin_taps(cw, xd[a + 1], wi, ww);
+        }
+        double acc = 0;
+        for (int p = 0; p < nh; p++)
+            for (int q = 0; q < nw; q++) {
+                int64_t src[4] = {idx[0], idx[1], idx[2], idx[3]};
+                src[a] = hi[p];
+                src[a + 1] = wi[q];
+                acc += hw[p] * ww[q] * xv[((src[0] * xd[1] + src[1]) * xd[2] + src[2]) * xd[3] + src[3]];
+            }
+        want[o] = acc;
+    }
+    call c;
+    resize_scales(&c, mk(ONYX_FLOAT, 4, xd, xv), 4, sc, mode);
+    c.attr[c.n_attr++] = attr_str("coordinate_transformation_mode", ctm);
+    onyx_status st = run(&c);
+    int64_t bad = 0, at = -1;
+    if (st == ONYX_OK && shape_is(&c.out, 4, od)) {
+        const float *got = c.out.data;
+        for (int64_t o = 0; o < on; o++) {
+            const bool ok = isinf(want[o]) ? got[o] == want[o] : fabs(got[o] - want[o]) <= 1e-6 * (1 + fabs(want[o]));
+            if (!ok && bad++ == 0) at = o;
+        }
+    }
+    CHECK(st == ONYX_OK && shape_is(&c.out, 4, od) && !bad,
+          "%s %s %s %lldx%lldx%lldx%lld scales %g, %g (%s): status %d, %lld wrong, first at %lld (got %g, want %g)",
+          onyx_isa_name(onyx_cpu_info()->isa), mode, ctm, (long long)xd[0], (long long)xd[1], (long long)xd[2],
+          (long long)xd[3], sh, sw, a == 1 ? "NHWC" : "NCHW", st, (long long)bad, (long long)at,
+          at >= 0 ? ((float *)c.out.data)[at] : 0.0, at >= 0 ? want[at] : 0.0);
+    finish(&c);
+    free(xv);
+    free(want);
+}
+
+static void test_resize_fast_paths(void)
+{
+    static const char *const ctms[] = {"align_corners", "half_pixel", "asymmetric", "pytorch_half_pixel"};
+    static const int64_t channels[] = {1, 3, 4, 5, 8, 16, 17, 64};
+    static const double scales[][2] = {{2, 2}, {1.5, 2.7}, {0.5, 0.75}, {1, 3}, {2, 1}, {3.1, 0.6}};
+    for (size_t m = 0; m < 2; m++)
+        for (size_t t = 0; t < sizeof ctms / sizeof ctms[0]; t++)
+            for (size_t cc = 0; cc < sizeof channels / sizeof channels[0]; cc++)
+                for (size_t s = 0; s < sizeof scales / sizeof scales[0]; s++) {
+                    const char *mode = m ? "nearest" : "linear";
+                    const int64_t C = channels[cc];
+                    const int64_t nhwc[4] = {2, 7, 9, C}, nchw[4] = {2, C, 7, 9};
+                    check_resize_2d(nhwc, 1, scales[s][0], scales[s][1], mode, ctms[t], NULL);
+                    check_resize_2d(nchw, 2, scales[s][0], scales[s][1], mode, ctms[t], NULL);
+                }
+    /* large enough for the threads: UDnet's NHWC align_corners upsampling,
+     * the NCHW form, and an odd channel count */
+    static const int64_t big[][4] = {{1, 40, 48, 64}, {1, 64, 70, 33}, {2, 3, 150, 170}};
+    for (int b = 0; b < 3; b++)
+        for (size_t m = 0; m < 2; m++)
+            check_resize_2d(big[b], b == 2 ? 2 : 1, 2, 2, m ? "nearest" : "linear", "align_corners", NULL);
+    /* an infinity under a zero-weight tap stays out: asymmetric 2x reads
+     * x[0] only with weight 0 at output 2 */
+    const float inf = INFINITY;
+    static const int64_t tiny[2][4] = {{1, 1, 4, 4}, {1, 4, 4, 3}};
+    check_resize_2d(tiny[0], 2, 2, 2, "linear", "asymmetric", &inf);
+    check_resize_2d(tiny[1], 1, 2, 2, "linear", "asymmetric", &inf);
+}
+
 static void test_resize_errors(void)
 {
     static const double sc[4] = {1, 1, 2, 2}, sz[4] = {1, 1, 8, 8}, bad[4] = {1, 1, 0, 2};
@@ -356,7 +426,7 @@ static void test_resize_errors(void)
     expect_fail(&c, "zero scale");
     int64_t axes[2] = {2, 2};
     resize_scales(&c, mk(ONYX_FLOAT, 4, d1144, ramp16), 2, sc, "nearest");
-    c.attr[c.n_attr++] = a_ints("axes", 2, axes);
+    c.attr[c.n_attr++] = attr_ints("axes", 2, axes);
     expect_fail(&c, "repeated axis");
 
     /* empty input: empty output, no error */
@@ -382,8 +452,8 @@ static void test_gridsample_3d(void)
     c.n_in = 2;
     c.in[0] = mk(ONYX_FLOAT, 5, xd, xv);
     c.in[1] = mk(ONYX_FLOAT, 5, gd, gv);
-    c.attr[c.n_attr++] = a_str("mode", "linear");
-    c.attr[c.n_attr++] = a_str("padding_mode", "border");
+    c.attr[c.n_attr++] = attr_str("mode", "linear");
+    c.attr[c.n_attr++] = attr_str("padding_mode", "border");
     expect(&c, "GridSample 3-D linear border", 5, od, lin, 1e-5);
 
     memset(&c, 0, sizeof c);
@@ -392,9 +462,9 @@ static void test_gridsample_3d(void)
     c.n_in = 2;
     c.in[0] = mk(ONYX_FLOAT, 5, xd, xv);
     c.in[1] = mk(ONYX_FLOAT, 5, gd, gv);
-    c.attr[c.n_attr++] = a_str("mode", "nearest");
-    c.attr[c.n_attr++] = a_str("padding_mode", "reflection");
-    c.attr[c.n_attr++] = a_int("align_corners", 1);
+    c.attr[c.n_attr++] = attr_str("mode", "nearest");
+    c.attr[c.n_attr++] = attr_str("padding_mode", "reflection");
+    c.attr[c.n_attr++] = attr_int("align_corners", 1);
     expect(&c, "GridSample 3-D nearest reflection", 5, od, near, 0);
 
     static const int64_t gbad[5] = {1, 2, 1, 2, 2};
@@ -433,7 +503,7 @@ static void test_dft_lengths(void)
             c.opset = 17;
             c.n_in = 1;
             c.in[0] = mk(ONYX_DOUBLE, 3, xd, xv);
-            c.attr[c.n_attr++] = a_int("inverse", inverse);
+            c.attr[c.n_attr++] = attr_int("inverse", inverse);
             char what[64];
             snprintf(what, sizeof what, "DFT length %d%s", n, inverse ? " inverse" : "");
             expect(&c, what, 3, od, want, 1e-9);
@@ -455,8 +525,8 @@ static void test_irfft(void)
     c.opset = 17;
     c.n_in = 1;
     c.in[0] = mk(ONYX_FLOAT, 3, xd, spec);
-    c.attr[c.n_attr++] = a_int("inverse", 1);
-    c.attr[c.n_attr++] = a_int("onesided", 1);
+    c.attr[c.n_attr++] = attr_int("inverse", 1);
+    c.attr[c.n_attr++] = attr_int("onesided", 1);
     expect(&c, "IRFFT", 3, od, want, 1e-6);
 }
 
@@ -469,7 +539,7 @@ static void test_signal_errors(void)
     c.opset = 17;
     c.n_in = 1;
     c.in[0] = mk(ONYX_FLOAT, 3, xd, NULL);
-    c.attr[c.n_attr++] = a_int("axis", 2);
+    c.attr[c.n_attr++] = attr_int("axis", 2);
     expect_fail(&c, "DFT along the complex axis");
 
     static const double step[1] = {4}, fl[1] = {16};
@@ -516,8 +586,13 @@ static void test_nms(void)
     expect_fail(&c, "NonMaxSuppression score/box count mismatch");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    int child_passed = 0, child_failed = 0;
+    run_lower_isas(argv[0], &child_passed, &child_failed);
+    pool = threads_create(3);
+    test_resize_fast_paths();
     test_resize_antialias();
     test_resize_axes_and_policy();
     test_resize_crop_extrapolate();
@@ -529,6 +604,7 @@ int main(void)
     test_irfft();
     test_signal_errors();
     test_nms();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    threads_free(pool);
+    printf("%d passed, %d failed\n", passed + child_passed, failed + child_failed);
+    return failed + child_failed ? 1 : 0;
 }
