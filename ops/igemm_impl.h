@@ -1,5 +1,5 @@
 /* igemm_impl.h - the NHWC convolution microkernels (ops/igemm.h) written once
- * over simd_math.h's vector layer and compiled per x86 ISA:
+ * over simd_math.h's vector layer and compiled per ISA (AVX-512, AVX2, NEON):
  *
  *     #define SIMD_AVX512 (or SIMD_AVX2)
  *     #define IGEMM_MR 8  (rows of a full tile)
@@ -173,7 +173,7 @@ SIMD_FN void igemm_dw_row_body(const int KH, const int KW, const dw_row_args *a)
 
 SIMD_TARGET static void igemm_dw_row(const dw_row_args *a) { igemm_dw_row_body(0, 0, a); }
 SIMD_TARGET static void igemm_dw_row_3x3(const dw_row_args *a) { igemm_dw_row_body(3, 3, a); }
-#if defined(SIMD_AVX512) /* 25 weight vectors need 32 registers */
+#if defined(SIMD_AVX512) || defined(SIMD_NEON) /* 25 weight vectors need 32 registers */
 SIMD_TARGET static void igemm_dw_row_5x5(const dw_row_args *a) { igemm_dw_row_body(5, 5, a); }
 #define IGEMM_DW_5X5 igemm_dw_row_5x5
 #else
@@ -190,9 +190,8 @@ SIMD_TARGET static void igemm_max_pool(int64_t channels, int taps, const float *
         bool full = n == VF_N;
         vf m = vf_set1(NAN);
         for (int t = 0; t < taps; t++) {
-            vf x = full ? vf_load(in[t] + c) : vf_load_n(in[t] + c, n);
-            /* max() returns its second operand when either is NaN */
-            m = vf_select(vf_isnan(m), vf_max(x, m), x);
+            /* C's fmax: a NaN operand is ignored, so m stays NaN until a number comes */
+            m = vf_fmax(m, full ? vf_load(in[t] + c) : vf_load_n(in[t] + c, n));
         }
         m = vf_select(vf_isnan(m), m, vf_set1(empty));
         if (full) vf_store(out + c, m);
@@ -219,6 +218,8 @@ const igemm_ukernel IGEMM_TABLE = {
     IGEMM_NAME,
 #if defined(SIMD_AVX512)
     ONYX_ISA_AVX512,
+#elif defined(SIMD_NEON)
+    ONYX_ISA_NEON,
 #else
     ONYX_ISA_AVX2,
 #endif
