@@ -395,18 +395,27 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     j.tiles = (rows + s->uk->mr - 1) / s->uk->mr;
     /* a block's input rows, about BLOCK_BYTES, stay in L2 while each strip of
      * weights (read from memory once per block) passes over all of them */
-    j.block_tiles = BLOCK_BYTES / (g.c * (int64_t)sizeof(float) * s->uk->mr);
-    if (j.block_tiles < MIN_BLOCK_TILES) j.block_tiles = MIN_BLOCK_TILES;
-    if (j.block_tiles > MAX_BLOCK_TILES) j.block_tiles = MAX_BLOCK_TILES;
+    int64_t target = BLOCK_BYTES / (g.c * (int64_t)sizeof(float) * s->uk->mr);
+    if (target < MIN_BLOCK_TILES) target = MIN_BLOCK_TILES;
+    if (target > MAX_BLOCK_TILES) target = MAX_BLOCK_TILES;
+    j.blocks = (j.tiles + target - 1) / target;
+    /* every thread gets the same amount of work: a whole number of equal
+     * blocks each, or, with fewer blocks than threads, the strips split into
+     * a multiple of the thread count (a unit's size changes no result) */
+    j.threads = k_num_threads(k);
+    if (s->group * j.blocks >= j.threads) {
+        while ((s->group * j.blocks) % j.threads) j.blocks++;
+    } else {
+        while (s->group * j.blocks * j.chunks < 4 * j.threads && j.chunks < s->n_strips) j.chunks += j.threads;
+        if (j.chunks > s->n_strips) j.chunks = s->n_strips;
+    }
+    if (j.blocks > j.tiles) j.blocks = j.tiles;
+    j.block_tiles = (j.tiles + j.blocks - 1) / j.blocks;
     j.blocks = (j.tiles + j.block_tiles - 1) / j.block_tiles;
+    j.units = s->group * j.blocks * j.chunks;
     j.pointwise = s->kh == 1 && s->kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
                   g.oh == g.ih && g.ow == g.iw;
     j.gather_rows = !j.pointwise && s->cg <= PACK_MAX_CG && s->cg * s->kh * s->kw <= PACK_MAX_K;
-    /* enough units to keep every thread busy: split the strips when blocks are few */
-    j.threads = k_num_threads(k);
-    while (s->group * j.blocks * j.chunks < 4 * j.threads && j.chunks < s->n_strips) j.chunks *= 2;
-    if (j.chunks > s->n_strips) j.chunks = s->n_strips;
-    j.units = s->group * j.blocks * j.chunks;
     int64_t taps = s->kh * s->kw;
     size_t ptrs = (size_t)j.block_tiles * IGEMM_MAX_MR * (size_t)(j.gather_rows || j.pointwise ? 1 : taps);
     size_t floats = j.gather_rows ? (size_t)(j.block_tiles * IGEMM_MAX_MR * taps * s->cg) : 0;

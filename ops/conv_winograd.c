@@ -83,8 +83,12 @@ onyx_status conv_winograd_run(onyx_kctx *k, nhwc_conv *s, const nhwc_geom *g, co
      * size changes no result: every tile is computed the same way) */
     j.threads = k_num_threads(k);
     j.tb = g->c + g->m <= 256 ? 64 : 32;
-    int64_t fair = (j.tiles + 2 * j.threads - 1) / (2 * j.threads);
-    if (fair < j.tb) j.tb = fair < 8 ? 8 : (fair + 7) / 8 * 8;
+    /* a whole number of equal blocks per thread */
+    j.blocks = (j.tiles + j.tb - 1) / j.tb;
+    if (j.blocks < 2 * (int64_t)j.threads) j.blocks = 2 * (int64_t)j.threads;
+    while (j.blocks % j.threads) j.blocks++;
+    if (j.blocks > j.tiles) j.blocks = j.tiles;
+    j.tb = (j.tiles + j.blocks - 1) / j.blocks;
     j.blocks = (j.tiles + j.tb - 1) / j.tb;
     if (j.threads > j.blocks) j.threads = (int)j.blocks;
     j.per_thread = (size_t)(WINO_POS * j.tb * (g->c + g->m) + 16) / 16 * 16;
