@@ -402,8 +402,12 @@ static void pack_a_range(void *arg, int64_t begin, int64_t end)
  * there are (a batch-1 classifier's GEMV runs 1-row tiles instead of MR-row
  * tiles of zeros). Their B strips are gemm_pack_b's panels when both
  * microkernels have the same NR. Rows are dealt into tiles as evenly as
- * possible; units of (16 tiles) x (a run of strips) are shared out to the
- * threads, each output element computed by one microkernel call. */
+ * possible, tiles into blocks of about 16 as evenly as possible, and units of
+ * (one block) x (a run of strips) are shared out to the threads; the number
+ * of units is a multiple of the thread count, so every thread gets the same
+ * work (a last block of 1 tile next to blocks of 16 would leave one thread
+ * idle most of the time). Each output element is computed by one
+ * microkernel call. */
 #define DIRECT_TILES_PER_BLOCK 16
 
 typedef struct direct_job {
@@ -424,10 +428,9 @@ static void direct_thread(void *arg, int64_t begin, int64_t end)
         int64_t u0, u1;
         chunk_of(j->units, j->threads, (int)t, &u0, &u1);
         for (int64_t u = u0; u < u1; u++) {
-            int64_t blk = u / j->chunks, s0, s1;
+            int64_t t0, t1, s0, s1;
+            chunk_of(j->tiles, (int)j->blocks, (int)(u / j->chunks), &t0, &t1);
             chunk_of(j->strips, (int)j->chunks, (int)(u % j->chunks), &s0, &s1);
-            int64_t t0 = blk * DIRECT_TILES_PER_BLOCK;
-            int64_t t1 = t0 + DIRECT_TILES_PER_BLOCK < j->tiles ? t0 + DIRECT_TILES_PER_BLOCK : j->tiles;
             for (int64_t st = s0; st < s1; st++) {
                 int64_t col0 = st * NR, nc = j->n - col0 < NR ? j->n - col0 : NR;
                 conv_epi ce = {j->ep->col_bias ? j->ep->col_bias + col0 : NULL, NULL, j->ep->ldz, j->ep->act,
@@ -457,10 +460,13 @@ static bool gemm_direct(const onyx_kctx *k, const gemm_ukernel *uk, int64_t m, i
         return false;
     direct_job j = {iu, m, n, kd, ceil_div(m, iu->mr), 0, 1, ceil_div(n, iu->nr), 0,
                     k ? k_num_threads(k) : 1, a->data, b->packed, a->rs, c, ep};
+    const int64_t T = j.threads;
     j.blocks = ceil_div(j.tiles, DIRECT_TILES_PER_BLOCK);
-    /* enough units to keep every thread busy: split the strips when blocks are few */
-    while (j.blocks * j.chunks < 4 * j.threads && j.chunks < j.strips) j.chunks *= 2;
-    if (j.chunks > j.strips) j.chunks = j.strips;
+    if (j.blocks > T) j.blocks = ceil_div(j.blocks, T) * T;
+    if (j.blocks > j.tiles) j.blocks = j.tiles;
+    /* enough units to keep every thread busy, a multiple of the thread count
+     * when the strips allow: split the strips when blocks are few */
+    while ((j.blocks * j.chunks < 4 * T || (j.blocks * j.chunks) % T) && j.chunks < j.strips) j.chunks++;
     j.units = j.blocks * j.chunks;
     if (k && j.threads > 1) k_parallel_for(k, j.threads, direct_thread, &j);
     else direct_thread(&j, 0, 1);
