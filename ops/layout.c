@@ -70,6 +70,46 @@ static bool transpose_2d(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y, con
     return true;
 }
 
+/* Any other transpose of a large tensor: the output's leading dims are cut
+ * into enough slabs for every thread (attention's [S,3,H,D] -> [3,H,S,D] is
+ * 18 slabs of S x D), each one strided view copy. */
+typedef struct tr_slab_job {
+    const onyx_tensor *x;
+    onyx_tensor *y;
+    int r, lead;           /* output dims [0, lead) index the slabs */
+    int64_t slab;          /* elements per slab */
+    const int64_t *dims, *sstr, *dstr;
+} tr_slab_job;
+
+static void tr_slab_range(void *arg, int64_t begin, int64_t end)
+{
+    const tr_slab_job *j = arg;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t soff = 0, rest = t;
+        for (int d = j->lead - 1; d >= 0; d--) {
+            soff += rest % j->dims[d] * j->sstr[d];
+            rest /= j->dims[d];
+        }
+        shp_view_copy(j->y, t * j->slab, j->dstr + j->lead, j->x, soff, j->sstr + j->lead,
+                      j->r - j->lead, j->dims + j->lead);
+    }
+}
+
+static bool transpose_slabs(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y, const int64_t *dims,
+                            const int64_t *sstr)
+{
+    const int r = x->rank;
+    if (x->dtype == ONYX_STRING || shp_numel(y) < HOT_PARALLEL_MIN || k_num_threads(k) < 2 || r < 2)
+        return false;
+    int64_t dstr[ONYX_MAX_RANK], tasks = 1;
+    shp_dense_strides(r, dims, dstr);
+    int lead = 0;
+    while (lead < r - 1 && tasks < 8 * k_num_threads(k)) tasks *= dims[lead++];
+    tr_slab_job j = {x, y, r, lead, dstr[lead - 1], dims, sstr, dstr};
+    k_parallel_for(k, tasks, tr_slab_range, &j);
+    return true;
+}
+
 static onyx_status op_transpose(onyx_kctx *k)
 {
     const onyx_tensor *x = shp_tensor_in(k, 0);
@@ -99,7 +139,8 @@ static onyx_status op_transpose(onyx_kctx *k)
     onyx_tensor *y = x->dtype == ONYX_STRING ? k_output(k, 0, x->dtype, r, dims)
                                              : k_output_uninit(k, 0, x->dtype, r, dims);
     if (!y) return k->err->code;
-    if (shp_numel(y) > 0 && transpose_2d(k, x, y, perm)) return ONYX_OK;
+    if (shp_numel(y) > 0 && (transpose_2d(k, x, y, perm) || transpose_slabs(k, x, y, dims, sstr)))
+        return ONYX_OK;
     if (!shp_gather_view(y, x, 0, sstr, r, dims)) return shp_nomem(k);
     return ONYX_OK;
 }
