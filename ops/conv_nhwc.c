@@ -275,8 +275,8 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
             int64_t grp = u / (j->blocks * j->chunks), rest = u % (j->blocks * j->chunks);
             int64_t blk = rest / j->chunks, st0, st1;
             chunk_of(s->n_strips, j->chunks, rest % j->chunks, &st0, &st1);
-            int64_t tile0 = blk * j->block_tiles;
-            int64_t tile1 = tile0 + j->block_tiles < j->tiles ? tile0 + j->block_tiles : j->tiles;
+            int64_t tile0, tile1;
+            chunk_of(j->tiles, j->blocks, blk, &tile0, &tile1);
             for (int64_t tl = tile0; tl < tile1; tl++) {
                 int64_t r0, mr;
                 tile_rows(j, tl, &r0, &mr);
@@ -411,9 +411,10 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
         while (s->group * j.blocks * j.chunks < 4 * j.threads && j.chunks < s->n_strips) j.chunks += j.threads;
         if (j.chunks > s->n_strips) j.chunks = s->n_strips;
     }
+    /* the tiles are dealt into the blocks as evenly as possible (25 tiles
+     * in 4 blocks: 7 6 6 6, not 7 7 7 4) */
     if (j.blocks > j.tiles) j.blocks = j.tiles;
     j.block_tiles = (j.tiles + j.blocks - 1) / j.blocks;
-    j.blocks = (j.tiles + j.block_tiles - 1) / j.block_tiles;
     j.units = s->group * j.blocks * j.chunks;
     j.pointwise = s->kh == 1 && s->kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
                   g.oh == g.ih && g.ow == g.iw;
