@@ -12,6 +12,8 @@
  * reverse), in square tiles so that both sides stay within a few cache lines;
  * batches x row tiles are spread over the threads. */
 #define TR_TILE 16
+#define TR_SHORT_TILE 4096 /* rows of y per task when they are at most 4 long */
+#define TR_SHORT_PARALLEL_MIN ((int64_t)1 << 16)
 
 typedef struct tr2d_job {
     const uint32_t *x;
@@ -19,9 +21,34 @@ typedef struct tr2d_job {
     int64_t rows, cols, row_tiles; /* of y */
 } tr2d_job;
 
+/* Rows [i0, i1) of a transpose to very short rows (an RGB image to NHWC:
+ * cols = 3), with the row length a constant so the compiler interleaves
+ * whole vectors instead of looping over 3 elements. */
+static inline void tr2d_short_rows(const uint32_t *x, uint32_t *y, int64_t rows, int64_t i0, int64_t i1,
+                                   const int cols)
+{
+    for (int64_t i = i0; i < i1; i++)
+        for (int c = 0; c < cols; c++) y[i * cols + c] = x[c * rows + i];
+}
+
 static void tr2d_range(void *arg, int64_t begin, int64_t end)
 {
     const tr2d_job *j = arg;
+    if (j->cols <= 4) {
+        for (int64_t t = begin; t < end; t++) {
+            const int64_t b = t / j->row_tiles, i0 = t % j->row_tiles * TR_SHORT_TILE;
+            const int64_t i1 = i0 + TR_SHORT_TILE < j->rows ? i0 + TR_SHORT_TILE : j->rows;
+            const uint32_t *x = j->x + b * j->rows * j->cols;
+            uint32_t *y = j->y + b * j->rows * j->cols;
+            switch (j->cols) {
+            case 1: tr2d_short_rows(x, y, j->rows, i0, i1, 1); break;
+            case 2: tr2d_short_rows(x, y, j->rows, i0, i1, 2); break;
+            case 3: tr2d_short_rows(x, y, j->rows, i0, i1, 3); break;
+            default: tr2d_short_rows(x, y, j->rows, i0, i1, 4); break;
+            }
+        }
+        return;
+    }
     for (int64_t t = begin; t < end; t++) {
         const int64_t b = t / j->row_tiles, i0 = t % j->row_tiles * TR_TILE;
         const int64_t i1 = i0 + TR_TILE < j->rows ? i0 + TR_TILE : j->rows;
@@ -63,9 +90,11 @@ static bool transpose_2d(onyx_kctx *k, const onyx_tensor *x, onyx_tensor *y, con
     for (int r = 0; r < runs; r++)
         for (int d = start[r]; d < start[r + 1]; d++) size[r + (runs == 2)] *= x->dims[order[d]];
     /* y is [batch][size1][size2] read from x as [batch][size2][size1] */
-    tr2d_job j = {x->data, y->data, size[1], size[2], (size[1] + TR_TILE - 1) / TR_TILE};
+    const int64_t tile = size[2] <= 4 ? TR_SHORT_TILE : TR_TILE;
+    tr2d_job j = {x->data, y->data, size[1], size[2], (size[1] + tile - 1) / tile};
     const int64_t tasks = size[0] * j.row_tiles;
-    if (size[0] * size[1] * size[2] < HOT_PARALLEL_MIN) tr2d_range(&j, 0, tasks);
+    if (size[0] * size[1] * size[2] < (size[2] <= 4 ? TR_SHORT_PARALLEL_MIN : HOT_PARALLEL_MIN))
+        tr2d_range(&j, 0, tasks);
     else k_parallel_for(k, tasks, tr2d_range, &j);
     return true;
 }

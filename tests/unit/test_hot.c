@@ -803,10 +803,13 @@ static void test_pad_layouts(void)
 }
 
 /* Transpose with every permutation of rank-4 shapes with and without size-1
- * axes (the batched 2-D tiles take NCHW <-> NHWC and more), exact */
+ * axes (the batched 2-D tiles take NCHW <-> NHWC and more), exact; the
+ * large ones run threaded: RGB images to NHWC in row runs, the others in
+ * slabs */
 static void test_transpose_perms(void)
 {
-    static const int64_t shapes[][4] = {{2, 3, 17, 19}, {1, 33, 5, 18}, {3, 1, 20, 1}};
+    static const int64_t shapes[][4] = {{2, 3, 17, 19}, {1, 33, 5, 18}, {3, 1, 20, 1}, {2, 3, 101, 123},
+                                        {3, 5, 130, 150}};
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         const int64_t *xd = shapes[t];
         onyx_tensor *x = tensor_rand(4, xd, -5, 5);
