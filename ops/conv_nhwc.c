@@ -225,9 +225,9 @@ static void tile_operand(const dense_job *j, int64_t grp, int64_t r0, int64_t mr
         for (int64_t i = 0; i < mr; i++) a[i] = j->x + coff + (r0 + i) * g->c;
         return;
     }
-    window w[IGEMM_MAX_MR];
-    for (int64_t i = 0; i < mr; i++) w[i] = window_of(g, j->x, r0 + i);
     if (!j->gather_rows) {
+        window w[IGEMM_MAX_MR];
+        for (int64_t i = 0; i < mr; i++) w[i] = window_of(g, j->x, r0 + i);
         for (int64_t ky = 0, tp = 0; ky < s->kh; ky++)
             for (int64_t kx = 0; kx < s->kw; kx++, tp++)
                 for (int64_t i = 0; i < mr; i++) {
@@ -236,19 +236,43 @@ static void tile_operand(const dense_job *j, int64_t grp, int64_t r0, int64_t mr
                 }
         return;
     }
+    /* gather_rows: consecutive output pixels, so the window steps along
+     * (no division per row), and a kernel row inside the image is one copy */
     const int64_t depth = s->kh * s->kw * s->cg, span = s->kw * s->cg;
+    const int64_t per_img = g->oh * g->ow, q0 = r0 % per_img, oy0 = q0 / g->ow;
+    const float *img = j->x + r0 / per_img * g->ih * g->iw * g->c;
+    int64_t ox = q0 - oy0 * g->ow, iy = oy0 * g->sh - g->ph, ix = ox * g->sw - g->pw;
+    const bool dense_row = g->dw == 1 && s->group == 1;
     for (int64_t i = 0; i < mr; i++) {
         float *row = rows + i * depth;
         a[i] = row;
+        const bool inside = dense_row && ix >= 0 && ix + s->kw <= g->iw;
         for (int64_t ky = 0; ky < s->kh; ky++, row += span) {
-            const float *px = window_tap(g, &w[i], ky, 0), *last = window_tap(g, &w[i], ky, s->kw - 1);
-            if (px && last && g->dw == 1 && s->group == 1) { /* the whole kernel row lies in the image */
-                memcpy(row, px, (size_t)span * sizeof(float));
+            const int64_t y = iy + ky * g->dh;
+            if ((uint64_t)y >= (uint64_t)g->ih) {
+                memset(row, 0, (size_t)span * sizeof(float));
+                continue;
+            }
+            const float *line = img + y * g->iw * g->c;
+            if (inside) {
+                memcpy(row, line + ix * g->c, (size_t)span * sizeof(float));
                 continue;
             }
             for (int64_t kx = 0; kx < s->kw; kx++) {
-                px = window_tap(g, &w[i], ky, kx);
-                for (int64_t p = 0; p < s->cg; p++) row[kx * s->cg + p] = px ? px[coff + p] : 0.0f;
+                const int64_t x = ix + kx * g->dw;
+                const float *px = (uint64_t)x < (uint64_t)g->iw ? line + x * g->c + coff : NULL;
+                for (int64_t p = 0; p < s->cg; p++) row[kx * s->cg + p] = px ? px[p] : 0.0f;
+            }
+        }
+        /* the next output pixel: one step right, or the next row or image */
+        ix += g->sw;
+        if (++ox == g->ow) {
+            ox = 0;
+            ix = -g->pw;
+            iy += g->sh;
+            if (iy == g->oh * g->sh - g->ph) {
+                iy = -g->ph;
+                img += g->ih * g->iw * g->c;
             }
         }
     }
