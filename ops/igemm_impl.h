@@ -135,6 +135,7 @@ SIMD_TARGET static void igemm_dwconv(int64_t channels, int taps, const float *co
  * in registers (KH x KW known at compile time; 0 x 0 reads them from L1)
  * while the block walks the output row; columns whose taps all lie inside
  * the row skip the bounds checks. */
+#define DW_PIXELS 4
 SIMD_FN void igemm_dw_row_body(const int KH, const int KW, const dw_row_args *a)
 {
     const int64_t kh = KH ? KH : a->kh, kw = KW ? KW : a->kw, C = a->c;
@@ -149,6 +150,30 @@ SIMD_FN void igemm_dw_row_body(const int KH, const int KW, const dw_row_args *a)
 #pragma GCC unroll 25
         for (int t = 0; t < KH * KW; t++) wv[t] = vf_load(a->w + t * a->cstride + c);
         for (int64_t ox = 0; ox < a->ow; ox++) {
+            if (KH && ox >= lo && ox + DW_PIXELS <= hi) {
+                /* DW_PIXELS neighbouring pixels at once: independent sums,
+                 * so the FMAs overlap instead of waiting on one chain */
+                const int64_t ix0 = ox * a->sw - a->pw;
+                vf acc[DW_PIXELS];
+                for (int p = 0; p < DW_PIXELS; p++) acc[p] = vf_zero();
+#pragma GCC unroll 5
+                for (int ky = 0; ky < KH; ky++) {
+                    const float *row = a->rows[ky];
+                    if (!row) continue;
+#pragma GCC unroll 5
+                    for (int kx = 0; kx < KW; kx++) {
+                        const float *px = row + (ix0 + kx * a->dw) * C + c;
+#pragma GCC unroll 4
+                        for (int p = 0; p < DW_PIXELS; p++)
+                            acc[p] = vf_fmadd(full ? vf_load(px + p * a->sw * C) : vf_load_n(px + p * a->sw * C, n),
+                                              wv[ky * KW + kx], acc[p]);
+                    }
+                }
+                for (int p = 0; p < DW_PIXELS; p++)
+                    igemm_store(a->ep, acc[p], a->out + (ox + p) * C, a->z ? a->z + (ox + p) * C : NULL, c, n);
+                ox += DW_PIXELS - 1;
+                continue;
+            }
             const bool inside = ox >= lo && ox < hi;
             const int64_t ix0 = ox * a->sw - a->pw;
             vf acc = vf_zero();
