@@ -80,12 +80,14 @@ onyx_status conv_winograd_run(onyx_kctx *k, nhwc_conv *s, const nhwc_geom *g, co
     j.tiles = g->n * j.th * j.tw;
     /* V and M of a block: ~1-2 MB, so the 36 products stream from L2/L3;
      * smaller blocks when there would be too few to share out (a block's
-     * size changes no result: every tile is computed the same way) */
+     * size changes no result: every tile is computed the same way). Every
+     * block reads all the transformed weights (9 MB at 256 x 256), so a
+     * small image is one block per thread, not more. */
     j.threads = k_num_threads(k);
     j.tb = g->c + g->m <= 256 ? 64 : 32;
     /* a whole number of equal blocks per thread */
     j.blocks = (j.tiles + j.tb - 1) / j.tb;
-    if (j.blocks < 2 * (int64_t)j.threads) j.blocks = 2 * (int64_t)j.threads;
+    if (j.blocks < (int64_t)j.threads) j.blocks = j.threads;
     while (j.blocks % j.threads) j.blocks++;
     if (j.blocks > j.tiles) j.blocks = j.tiles;
     j.tb = (j.tiles + j.blocks - 1) / j.blocks;
