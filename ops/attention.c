@@ -102,6 +102,7 @@ typedef struct attn_job {
     float *scratch;     /* per thread */
     int64_t kfloats, sfloats, qblocks, tasks;
     int threads;
+    k_worklist *work;   /* the tasks, shared out with stealing */
 } attn_job;
 
 static void attn_pack_range(void *arg, int64_t begin, int64_t end)
@@ -114,15 +115,16 @@ static void attn_pack_range(void *arg, int64_t begin, int64_t end)
 }
 
 /* Thread t takes a contiguous share of the (head, block of rows) tasks, so
- * consecutive blocks of one head reuse its keys in cache. */
+ * consecutive blocks of one head reuse its keys in cache, then helps with
+ * the others' left-over tasks (k_worklist). */
 static void attn_thread(void *arg, int64_t begin, int64_t end)
 {
     const attn_job *j = arg;
     const attn_shape *s = j->s;
     for (int64_t t = begin; t < end; t++) {
-        const int64_t t0 = j->tasks * t / j->threads, t1 = j->tasks * (t + 1) / j->threads;
         float *scratch = j->scratch + t * j->sfloats;
-        for (int64_t task = t0; task < t1; task++) {
+        int64_t task;
+        while (k_worklist_next(j->work, (int)t, &task)) {
             const int64_t h = task / j->qblocks, b = task % j->qblocks;
             const int64_t q0 = b * ATTN_QBLOCK;
             const int64_t q1 = q0 + ATTN_QBLOCK < s->nq ? q0 + ATTN_QBLOCK : s->nq;
@@ -166,6 +168,9 @@ static onyx_status op_attention(onyx_kctx *k)
     j.kpack = buf->data;
     j.scratch = buf->data + s.bh * j.kfloats;
     k_parallel_for(k, s.bh, attn_pack_range, &j);
+    k_worklist work;
+    k_worklist_init(&work, j.tasks, threads);
+    j.work = &work;
     k_parallel_for(k, threads, attn_thread, &j);
     k_scratch_free(&own);
     return ONYX_OK;

@@ -199,6 +199,7 @@ typedef struct dense_job {
     int64_t chunks;             /* the strips of a group cut into this many runs */
     int64_t units;              /* group x block x chunk */
     int threads;
+    k_worklist *work;           /* the units, shared out with stealing */
     char *scratch;              /* per thread: the A operands of one block's tiles */
     size_t per_thread;
     bool pointwise;             /* 1x1, stride 1, no padding: row q reads pixel q */
@@ -293,9 +294,8 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
     for (int64_t t = begin; t < end; t++) {
         const float **a = (const float **)(void *)(j->scratch + (size_t)t * j->per_thread);
         float *rows = (float *)(void *)(a + j->block_tiles * per_tile);
-        int64_t u0, u1;
-        chunk_of(j->units, j->threads, t, &u0, &u1);
-        for (int64_t u = u0; u < u1; u++) {
+        int64_t u;
+        while (k_worklist_next(j->work, (int)t, &u)) {
             int64_t grp = u / (j->blocks * j->chunks), rest = u % (j->blocks * j->chunks);
             int64_t blk = rest / j->chunks, st0, st1;
             chunk_of(s->n_strips, j->chunks, rest % j->chunks, &st0, &st1);
@@ -416,7 +416,7 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
         k_parallel_for(k, g.n * g.oh, dw_rows, &j);
         return ONYX_OK;
     }
-    dense_job j = {s, &g, x->data, b ? b->data : NULL, z ? z->data : NULL, y->data, ep, rows, 0, 0, 0, 1, 0, 0,
+    dense_job j = {s, &g, x->data, b ? b->data : NULL, z ? z->data : NULL, y->data, ep, rows, 0, 0, 0, 1, 0, 0, NULL,
                    NULL, 0, false, false};
     j.tiles = (rows + s->uk->mr - 1) / s->uk->mr;
     /* a block's input rows, about BLOCK_BYTES, stay in L2 while each strip of
@@ -429,17 +429,20 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
      * blocks each, or, with fewer blocks than threads, the strips split into
      * a multiple of the thread count (a unit's size changes no result) */
     j.threads = k_num_threads(k);
-    if (s->group * j.blocks >= j.threads) {
+    if (s->group * j.blocks >= j.threads)
         while ((s->group * j.blocks) % j.threads) j.blocks++;
-    } else {
-        while (s->group * j.blocks * j.chunks < 4 * j.threads && j.chunks < s->n_strips) j.chunks += j.threads;
-        if (j.chunks > s->n_strips) j.chunks = s->n_strips;
-    }
     /* the tiles are dealt into the blocks as evenly as possible (25 tiles
      * in 4 blocks: 7 6 6 6, not 7 7 7 4) */
     if (j.blocks > j.tiles) j.blocks = j.tiles;
     j.block_tiles = (j.tiles + j.blocks - 1) / j.blocks;
-    j.units = s->group * j.blocks * j.chunks;
+    /* at least 4 units a thread when the strips allow, so that a delayed
+     * thread's last units can be taken over, in a multiple of the thread
+     * count (a unit's size changes no result) */
+    const int64_t gb = s->group * j.blocks, step = gb % j.threads ? j.threads : 1;
+    j.chunks = step;
+    while (gb * j.chunks < 4 * j.threads && j.chunks + step <= s->n_strips) j.chunks += step;
+    if (j.chunks > s->n_strips) j.chunks = s->n_strips;
+    j.units = gb * j.chunks;
     j.pointwise = s->kh == 1 && s->kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
                   g.oh == g.ih && g.ow == g.iw;
     j.gather_rows = !j.pointwise && s->cg <= PACK_MAX_CG && s->cg * s->kh * s->kw <= PACK_MAX_K;
@@ -451,6 +454,9 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     if (!k_scratch_reserve(sb, j.per_thread * (size_t)j.threads / sizeof(float)))
         return k_fail(k, ONYX_E_NOMEM, "out of memory for the convolution's scratch");
     j.scratch = (char *)sb->data;
+    k_worklist work;
+    k_worklist_init(&work, j.units, j.threads);
+    j.work = &work;
     if (j.threads > 1) k_parallel_for(k, j.threads, dense_thread, &j);
     else dense_thread(&j, 0, 1);
     return ONYX_OK;

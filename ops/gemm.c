@@ -403,17 +403,18 @@ static void pack_a_range(void *arg, int64_t begin, int64_t end)
  * tiles of zeros). Their B strips are gemm_pack_b's panels when both
  * microkernels have the same NR. Rows are dealt into tiles as evenly as
  * possible, tiles into blocks of about 16 as evenly as possible, and units of
- * (one block) x (a run of strips) are shared out to the threads; the number
- * of units is a multiple of the thread count, so every thread gets the same
- * work (a last block of 1 tile next to blocks of 16 would leave one thread
- * idle most of the time). Each output element is computed by one
- * microkernel call. */
+ * (one block) x (a run of strips) are shared out to the threads (with
+ * stealing: k_worklist); the number of units is a multiple of the thread
+ * count, so every thread's share is the same work (a last block of 1 tile
+ * next to blocks of 16 would leave one thread idle most of the time). Each
+ * output element is computed by one microkernel call. */
 #define DIRECT_TILES_PER_BLOCK 16
 
 typedef struct direct_job {
     const igemm_ukernel *iu;
     int64_t m, n, kd, tiles, blocks, chunks, strips, units;
     int threads;
+    k_worklist *work;   /* the units, shared out with stealing */
     const float *a, *b;
     int64_t lda;
     const gemm_c *c;
@@ -425,9 +426,8 @@ static void direct_thread(void *arg, int64_t begin, int64_t end)
     const direct_job *j = arg;
     const int NR = j->iu->nr;
     for (int64_t t = begin; t < end; t++) {
-        int64_t u0, u1;
-        chunk_of(j->units, j->threads, (int)t, &u0, &u1);
-        for (int64_t u = u0; u < u1; u++) {
+        int64_t u;
+        while (k_worklist_next(j->work, (int)t, &u)) {
             int64_t t0, t1, s0, s1;
             chunk_of(j->tiles, (int)j->blocks, (int)(u / j->chunks), &t0, &t1);
             chunk_of(j->strips, (int)j->chunks, (int)(u % j->chunks), &s0, &s1);
@@ -459,7 +459,7 @@ static bool gemm_direct(const onyx_kctx *k, const gemm_ukernel *uk, int64_t m, i
         ep->alpha != 1.0f || ep->row_bias || kd <= 0 || m > INT32_MAX)
         return false;
     direct_job j = {iu, m, n, kd, ceil_div(m, iu->mr), 0, 1, ceil_div(n, iu->nr), 0,
-                    k ? k_num_threads(k) : 1, a->data, b->packed, a->rs, c, ep};
+                    k ? k_num_threads(k) : 1, NULL, a->data, b->packed, a->rs, c, ep};
     const int64_t T = j.threads;
     j.blocks = ceil_div(j.tiles, DIRECT_TILES_PER_BLOCK);
     if (j.blocks > T) j.blocks = ceil_div(j.blocks, T) * T;
@@ -468,6 +468,9 @@ static bool gemm_direct(const onyx_kctx *k, const gemm_ukernel *uk, int64_t m, i
      * when the strips allow: split the strips when blocks are few */
     while ((j.blocks * j.chunks < 4 * T || (j.blocks * j.chunks) % T) && j.chunks < j.strips) j.chunks++;
     j.units = j.blocks * j.chunks;
+    k_worklist work;
+    k_worklist_init(&work, j.units, j.threads);
+    j.work = &work;
     if (k && j.threads > 1) k_parallel_for(k, j.threads, direct_thread, &j);
     else direct_thread(&j, 0, 1);
     return true;

@@ -12,6 +12,7 @@
 #include "../runtime/tensor.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -200,6 +201,29 @@ void k_scratch_free(k_scratch_buf *b);
 typedef void (*onyx_range_fn)(void *arg, int64_t begin, int64_t end);
 void k_parallel_for(const onyx_kctx *k, int64_t n, onyx_range_fn fn, void *arg);
 int k_num_threads(const onyx_kctx *k);
+
+/* Work units [0, n) for the thread slots of one k_parallel_for(k, threads,
+ * ...): slot t runs its own contiguous share in order (the static split,
+ * which keeps neighbouring units on one core), then takes what is left of
+ * the other shares, so a thread the machine delays (another process, an
+ * interrupt) does not hold up the whole region: the others finish its
+ * share. Only for units whose results do not depend on which thread runs
+ * them (each output computed by one unit, per-thread scratch indexed by the
+ * slot), so results stay identical for any thread count and any timing.
+ * n must fit in an int. */
+#define K_WORK_SHARES 64
+typedef struct k_work_share {
+    _Atomic int next;
+    int end;
+    char pad[56];        /* one cache line per share: no false sharing */
+} k_work_share;
+typedef struct k_worklist {
+    int shares;
+    k_work_share share[K_WORK_SHARES];
+} k_worklist;
+void k_worklist_init(k_worklist *w, int64_t n, int threads);
+/* The next unit for slot t in *unit; false when every unit is taken. */
+bool k_worklist_next(k_worklist *w, int t, int64_t *unit);
 
 /* ---- CPU features (detected once; ONYX_ISA=generic|avx2|avx512 caps them) ---- */
 typedef enum onyx_isa {

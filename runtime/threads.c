@@ -215,3 +215,30 @@ void k_parallel_for(const onyx_kctx *k, int64_t n, onyx_range_fn fn, void *arg)
 }
 
 int k_num_threads(const onyx_kctx *k) { return threads_count(k->threads); }
+
+void k_worklist_init(k_worklist *w, int64_t n, int threads)
+{
+    w->shares = threads < 1 ? 1 : threads > K_WORK_SHARES ? K_WORK_SHARES : threads;
+    for (int t = 0; t < w->shares; t++) {
+        int64_t b, e;
+        chunk(n, w->shares, t, &b, &e);
+        atomic_init(&w->share[t].next, (int)b);
+        w->share[t].end = (int)e;
+    }
+}
+
+bool k_worklist_next(k_worklist *w, int t, int64_t *unit)
+{
+    /* own share first, then the others' in turn; each share's units are
+     * claimed through its one counter, so each is taken exactly once */
+    for (int i = 0; i < w->shares; i++) {
+        k_work_share *s = &w->share[(t + i) % w->shares];
+        if (atomic_load_explicit(&s->next, memory_order_relaxed) >= s->end) continue;
+        int u = atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed);
+        if (u < s->end) {
+            *unit = u;
+            return true;
+        }
+    }
+    return false;
+}
