@@ -334,29 +334,42 @@ typedef struct dw_job {
     const float *x, *z;
     float *y;
     conv_epi ep;
+    int64_t units;      /* runs of output rows */
+    k_worklist *work;
 } dw_job;
 
-/* Output rows [begin, end) of all images: each row's kh input rows (NULL in
- * the padding) go to the row microkernel. */
-static void dw_rows(void *arg, int64_t begin, int64_t end)
+/* Output rows r of all images: each row's kh input rows (NULL in the
+ * padding) go to the row microkernel. */
+static void dw_row(const dw_job *j, dw_row_args *a, const float **rows, int64_t r)
 {
-    const dw_job *j = arg;
     const nhwc_conv *s = j->s;
     const nhwc_geom *g = j->g;
+    int64_t img = r / g->oh, oy = r % g->oh;
+    for (int64_t ky = 0; ky < s->kh; ky++) {
+        int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+        rows[ky] = iy >= 0 && iy < g->ih ? j->x + (img * g->ih + iy) * g->iw * g->c : NULL;
+    }
+    a->out = j->y + r * g->ow * g->m;
+    a->z = j->z ? j->z + r * g->ow * g->m : NULL;
+    (s->kh == 3 && s->kw == 3 ? s->uk->dw_row_3x3 : s->kh == 5 && s->kw == 5 ? s->uk->dw_row_5x5 : s->uk->dw_row)(a);
+}
+
+/* Thread slots [begin, end): runs of rows from the worklist (own run first,
+ * then the others' left-overs: a delayed thread does not hold up the layer). */
+static void dw_thread(void *arg, int64_t begin, int64_t end)
+{
+    const dw_job *j = arg;
+    const nhwc_geom *g = j->g;
     const float *rows[MAX_TAPS];
-    dwconv_row_fn fn = s->kh == 3 && s->kw == 3 ? s->uk->dw_row_3x3
-                       : s->kh == 5 && s->kw == 5 ? s->uk->dw_row_5x5 : s->uk->dw_row;
-    dw_row_args a = {rows, g->iw, g->c, g->ow, g->sw, g->dw, g->pw, s->kh, s->kw, s->wpack, s->cstride,
-                     NULL, NULL, &j->ep};
-    for (int64_t r = begin; r < end; r++) {
-        int64_t img = r / g->oh, oy = r % g->oh;
-        for (int64_t ky = 0; ky < s->kh; ky++) {
-            int64_t iy = oy * g->sh - g->ph + ky * g->dh;
-            rows[ky] = iy >= 0 && iy < g->ih ? j->x + (img * g->ih + iy) * g->iw * g->c : NULL;
+    dw_row_args a = {rows, g->iw, g->c, g->ow, g->sw, g->dw, g->pw, j->s->kh, j->s->kw, j->s->wpack,
+                     j->s->cstride, NULL, NULL, &j->ep};
+    for (int64_t t = begin; t < end; t++) {
+        int64_t u;
+        while (k_worklist_next(j->work, (int)t, &u)) {
+            int64_t r0, r1;
+            chunk_of(g->n * g->oh, j->units, u, &r0, &r1);
+            for (int64_t r = r0; r < r1; r++) dw_row(j, &a, rows, r);
         }
-        a.out = j->y + r * g->ow * g->m;
-        a.z = j->z ? j->z + r * g->ow * g->m : NULL;
-        fn(&a);
     }
 }
 
@@ -412,8 +425,14 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     }
     if (s->depthwise) {
         ep.bias = b ? b->data : NULL;
-        dw_job j = {s, &g, x->data, z ? z->data : NULL, y->data, ep};
-        k_parallel_for(k, g.n * g.oh, dw_rows, &j);
+        /* about 4 runs of rows a thread, in a multiple of the thread count */
+        const int threads = k_num_threads(k);
+        int64_t units = g.n * g.oh < 4 * threads ? g.n * g.oh : 4 * threads;
+        k_worklist work;
+        k_worklist_init(&work, units, threads);
+        dw_job j = {s, &g, x->data, z ? z->data : NULL, y->data, ep, units, &work};
+        if (threads > 1) k_parallel_for(k, threads, dw_thread, &j);
+        else dw_thread(&j, 0, 1);
         return ONYX_OK;
     }
     dense_job j = {s, &g, x->data, b ? b->data : NULL, z ? z->data : NULL, y->data, ep, rows, 0, 0, 0, 1, 0, 0, NULL,
