@@ -23,7 +23,7 @@ int64_t hot_attention_packed_floats(int64_t d, int64_t nk)
     return d * ((nk + HOT_KEY_TILE - 1) / HOT_KEY_TILE * HOT_KEY_TILE);
 }
 
-void hot_attention_pack_k(const float *k, int64_t d, int64_t nk, bool k_transposed, float *kt)
+void hot_attention_pack_k(const float *k, int64_t ldk, int64_t d, int64_t nk, bool k_transposed, float *kt)
 {
     enum { T = HOT_KEY_TILE };
     for (int64_t j0 = 0; j0 < nk; j0 += T) {
@@ -31,7 +31,7 @@ void hot_attention_pack_k(const float *k, int64_t d, int64_t nk, bool k_transpos
         const int64_t valid = nk - j0 < T ? nk - j0 : T;
         if (k_transposed) {
             for (int64_t c = 0; c < d; c++) {
-                memcpy(panel + c * T, k + c * nk + j0, (size_t)valid * sizeof *panel);
+                memcpy(panel + c * T, k + c * ldk + j0, (size_t)valid * sizeof *panel);
                 memset(panel + c * T + valid, 0, (size_t)(T - valid) * sizeof *panel);
             }
             continue;
@@ -40,12 +40,12 @@ void hot_attention_pack_k(const float *k, int64_t d, int64_t nk, bool k_transpos
         /* 8 keys at a time: 8 rows read in step, each panel row written 8 wide */
         int64_t j = 0;
         for (; j + 8 <= valid; j += 8) {
-            const float *kr = k + (j0 + j) * d;
+            const float *kr = k + (j0 + j) * ldk;
             for (int64_t c = 0; c < d; c++)
-                for (int64_t u = 0; u < 8; u++) panel[c * T + j + u] = kr[u * d + c];
+                for (int64_t u = 0; u < 8; u++) panel[c * T + j + u] = kr[u * ldk + c];
         }
         for (; j < valid; j++)
-            for (int64_t c = 0; c < d; c++) panel[c * T + j] = k[(j0 + j) * d + c];
+            for (int64_t c = 0; c < d; c++) panel[c * T + j] = k[(j0 + j) * ldk + c];
     }
 }
 

@@ -80,10 +80,13 @@ typedef struct hot_kernels {
                        const float *wx, int64_t ow, int64_t c, float *y);
     /* Flash attention for rows [q0, q1) of one (batch, head): y [nq, dv] =
      * softmax(scale q k^T) v for q [nq, d], keys kt packed by
-     * hot_attention_pack_k, v [nk, dv]; scratch holds hot_attention_scratch(d,
-     * dv) floats. Never holds more than a tile of 8 x HOT_KEY_TILE scores. */
-    void (*attention)(const float *q, const float *kt, const float *v, float *y, int64_t q0,
-                      int64_t q1, int64_t d, int64_t dv, int64_t nk, float scale,
+     * hot_attention_pack_k, v [nk, dv]; the rows of q, v and y are ldq, ldv
+     * and ldy floats apart (d, dv, dv when dense; more when the heads are
+     * interleaved, as in a packed [N, 3, H, d] projection). scratch holds
+     * hot_attention_scratch(d, dv) floats. Never holds more than a tile of
+     * 8 x HOT_KEY_TILE scores. */
+    void (*attention)(const float *q, int64_t ldq, const float *kt, const float *v, int64_t ldv, float *y,
+                      int64_t ldy, int64_t q0, int64_t q1, int64_t d, int64_t dv, int64_t nk, float scale,
                       float *scratch);
 } hot_kernels;
 
@@ -93,8 +96,9 @@ typedef struct hot_kernels {
 #define HOT_KEY_TILE 64
 /* floats of one head's packed keys */
 int64_t hot_attention_packed_floats(int64_t d, int64_t nk);
-/* packs k [nk, d] (or [d, nk] when k_transposed) for the attention kernel */
-void hot_attention_pack_k(const float *k, int64_t d, int64_t nk, bool k_transposed, float *kt);
+/* packs k [nk, d] (or [d, nk] when k_transposed; rows ldk floats apart)
+ * for the attention kernel */
+void hot_attention_pack_k(const float *k, int64_t ldk, int64_t d, int64_t nk, bool k_transposed, float *kt);
 /* floats of scratch the attention kernel needs (per thread) */
 int64_t hot_attention_scratch(int64_t d, int64_t dv);
 

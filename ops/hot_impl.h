@@ -352,7 +352,7 @@ HOT_KERNEL void att_scores(const float *qs, int64_t d, const float *panel, float
 }
 
 /* acc[r] = acc[r] * alpha[r] + sum_j p[r][j] v[j] for 4 rows, columns [c, c + ATT_PC VF_N) */
-HOT_KERNEL void att_pv_full(const float *pt, const float *v, int64_t dv, int64_t nv,
+HOT_KERNEL void att_pv_full(const float *pt, const float *v, int64_t ldv, int64_t dv, int64_t nv,
                                    const float *alpha, float *acc)
 {
     vf a[4][ATT_PC];
@@ -362,7 +362,7 @@ HOT_KERNEL void att_pv_full(const float *pt, const float *v, int64_t dv, int64_t
 #pragma GCC unroll 4
         for (int t = 0; t < ATT_PC; t++) a[r][t] = vf_mul(vf_load(acc + r * dv + t * VF_N), al);
     }
-    for (int64_t j = 0; j < nv; j++, v += dv) {
+    for (int64_t j = 0; j < nv; j++, v += ldv) {
         vf vv[ATT_PC];
 #pragma GCC unroll 4
         for (int t = 0; t < ATT_PC; t++) vv[t] = vf_load(v + t * VF_N);
@@ -380,13 +380,13 @@ HOT_KERNEL void att_pv_full(const float *pt, const float *v, int64_t dv, int64_t
 }
 
 /* the same for one vector of w <= VF_N columns */
-HOT_KERNEL void att_pv_tail(const float *pt, const float *v, int64_t dv, int64_t nv,
+HOT_KERNEL void att_pv_tail(const float *pt, const float *v, int64_t ldv, int64_t dv, int64_t nv,
                                    const float *alpha, float *acc, int64_t w)
 {
     vf a[4];
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++) a[r] = vf_mul(vf_load_n(acc + r * dv, w), vf_set1(alpha[r]));
-    for (int64_t j = 0; j < nv; j++, v += dv) {
+    for (int64_t j = 0; j < nv; j++, v += ldv) {
         const vf vv = vf_load_n(v, w);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) a[r] = vf_fmadd(vf_set1(pt[r * HOT_KEY_TILE + j]), vv, a[r]);
@@ -395,8 +395,8 @@ HOT_KERNEL void att_pv_tail(const float *pt, const float *v, int64_t dv, int64_t
     for (int r = 0; r < 4; r++) vf_store_n(acc + r * dv, a[r], w);
 }
 
-HOT_KERNEL void attention(const float *Q, const float *KT, const float *V, float *Y, int64_t q0,
-                          int64_t q1, int64_t d, int64_t dv, int64_t nk, float scale,
+HOT_KERNEL void attention(const float *Q, int64_t ldq, const float *KT, const float *V, int64_t ldv, float *Y,
+                          int64_t ldy, int64_t q0, int64_t q1, int64_t d, int64_t dv, int64_t nk, float scale,
                           float *scratch)
 {
     float *qs = scratch;                          /* [d][ATT_QB], scaled */
@@ -408,7 +408,7 @@ HOT_KERNEL void attention(const float *Q, const float *KT, const float *V, float
         const int64_t rows = q1 - r0 < ATT_QB ? q1 - r0 : ATT_QB;
         /* missing rows of the last block repeat row r0 and are not stored */
         for (int r = 0; r < ATT_QB; r++) {
-            const float *qr = Q + (r0 + (r < rows ? r : 0)) * d;
+            const float *qr = Q + (r0 + (r < rows ? r : 0)) * ldq;
             for (int64_t c = 0; c < d; c++) qs[c * ATT_QB + r] = qr[c] * scale;
         }
         float m[ATT_QB], alpha[ATT_QB];
@@ -455,21 +455,21 @@ HOT_KERNEL void attention(const float *Q, const float *KT, const float *V, float
                 vf_store(lv + r * 16, vf_fmadd(vf_load(lv + r * 16), vf_set1(alpha[r]), sum));
                 m[r] = mnew[r];
             }
-            const float *vt = V + j0 * dv;
+            const float *vt = V + j0 * ldv;
             for (int rb = 0; rb < ATT_QB; rb += 4) {
                 const float *pt = st + rb * HOT_KEY_TILE;
                 float *ar = acc + rb * dv;
                 int64_t c = 0;
                 for (; c + ATT_PC * VF_N <= dv; c += ATT_PC * VF_N)
-                    att_pv_full(pt, vt + c, dv, nv, alpha + rb, ar + c);
+                    att_pv_full(pt, vt + c, ldv, dv, nv, alpha + rb, ar + c);
                 for (; c < dv; c += VF_N)
-                    att_pv_tail(pt, vt + c, dv, nv, alpha + rb, ar + c, dv - c < VF_N ? dv - c : VF_N);
+                    att_pv_tail(pt, vt + c, ldv, dv, nv, alpha + rb, ar + c, dv - c < VF_N ? dv - c : VF_N);
             }
         }
         for (int64_t r = 0; r < rows; r++) {
             const vf inv = vf_set1(1.0f / vf_hsum(vf_load(lv + r * 16)));
             const float *ar = acc + r * dv;
-            float *yr = Y + (r0 + r) * dv;
+            float *yr = Y + (r0 + r) * ldy;
             int64_t c = 0;
             for (; c + VF_N <= dv; c += VF_N) vf_store(yr + c, vf_mul(vf_load(ar + c), inv));
             if (c < dv) vf_store_n(yr + c, vf_mul(vf_load_n(ar + c, dv - c), inv), dv - c);

@@ -398,6 +398,13 @@ static bool sf_matmul(sctx *c)
 
 static bool sf_attention(sctx *c)
 {
+    const int64_t heads = k_attr_int(&c->kc, "num_heads", 0);
+    if (heads > 0) { /* packed Q, K, V [B, N, 3 H d] -> [B, N, H, d] */
+        const si_value *x = IN(c, 0);
+        if (!x || x->rank != 3 || x->dims[2] < 0 || x->dims[2] % (3 * heads)) return false;
+        int64_t d[4] = {x->dims[0], x->dims[1], heads, x->dims[2] / (3 * heads)};
+        return set_out(c, 0, x->dtype, 4, d);
+    }
     const si_value *q = IN(c, 0), *v = IN(c, 2);
     if (!q || !v || q->rank != 4 || v->rank != 4) return false;
     int64_t d[4] = {q->dims[0], q->dims[1], q->dims[2], v->dims[3]};

@@ -254,6 +254,10 @@ static double node_flops(const onyx_node_info *n, int ni, const onyx_tensor *con
         if (!y && no > 1) y = out[1];
         op = strstr(op, "Conv") ? "Conv" : "MatMul";
     }
+    if (!strcmp(op, "Attention") && !strcmp(n->domain, "ai.onyx") && ni == 1 && y && onyx_tensor_rank(y) == 4)
+        /* packed Q, K, V [B, N, 3 H d] -> Y [B, N, H, d]: Nq = Nk = N and
+         * numel(Q) = numel(Y) */
+        return 4.0 * (double)dim_from_end(y, 3) * (double)numel_of(y);
     if (!y || !a || !b) return 0;
     bool onyx_dom = !strcmp(n->domain, "ai.onyx");
     bool std_dom = !n->domain[0] || !strcmp(n->domain, "ai.onnx");

@@ -7,7 +7,11 @@
  * scores, as a Mul or a Div by a scalar constant, and the scales multiply.
  * A Transpose swapping the last two axes of K is absorbed; otherwise K is
  * passed already transposed (k_transposed = 1). Q, K and V must be rank 4
- * ([B, H, N, d]); the Reshape/Transpose that split heads stay as they are.
+ * ([B, H, N, d]). When they are the three heads-first slices of one packed
+ * projection ([B, N, 3, H, d], a ViT's qkv) and the output goes straight
+ * back to [B, N, H, d], the Reshape, Transpose and Gathers that split the
+ * heads and the Transpose that merges them go too: the node takes the
+ * projection itself (num_heads = H) and reads each head's rows in place.
  * Masked attention (an Add before the Softmax) is not fused. */
 #include "passes.h"
 
@@ -39,6 +43,62 @@ static bool rank4(const pass_ctx *c, const char *v)
     return s && s->rank == 4;
 }
 
+static bool has_perm(const onyx_node *n, int len, const int *want)
+{
+    const onyx_attr *perm = ge_attr(n, "perm");
+    if (!perm || perm->n != len) return false;
+    for (int i = 0; i < len; i++)
+        if (perm->ints[i] != want[i]) return false;
+    return true;
+}
+
+/* Q, K and V split off one packed projection X [B, N, 3 H d] (a ViT's qkv
+ * Linear): Gather(T, 0|1|2, axis 0) of T = Transpose(R, [2, 0, 3, 1, 4]),
+ * R = Reshape(X, [B, N, 3, H, d]); and the output merged back by
+ * Transpose(Y, [0, 2, 1, 3]). Then the Attention node reads X in place and
+ * writes [B, N, H, d] (num_heads = H): those six nodes go, and with them two
+ * full copies of the activations. Adds the nodes to kill. */
+static bool packed_heads(const pass_ctx *c, const char *const qkv[3], const char *y, const char **x,
+                         const char **out, int64_t *heads, int *kill, int *nk)
+{
+    static const int split[5] = {2, 0, 3, 1, 4}, merge[4] = {0, 2, 1, 3};
+    const onyx_graph *g = c->g;
+    const char *t = NULL;
+    int found[6];
+    for (int i = 0; i < 3; i++) {
+        int p = ge_producer(g, qkv[i]);
+        double idx;
+        if (p < 0 || ge_use_count(g, qkv[i]) != 1) return false;
+        const onyx_node *n = &g->nodes[p];
+        if (!is_op(n, "Gather") || n->n_inputs != 2 || ge_attr_int(n, "axis", 0) != 0 ||
+            !ge_const_scalar(g, n->inputs[1], &idx) || idx != i || (t && strcmp(t, n->inputs[0])))
+            return false;
+        t = n->inputs[0];
+        found[i] = p;
+    }
+    int tp = ge_producer(g, t);
+    if (tp < 0 || !is_op(&g->nodes[tp], "Transpose") || !has_perm(&g->nodes[tp], 5, split) || ge_use_count(g, t) != 3)
+        return false;
+    const char *r = g->nodes[tp].inputs[0];
+    int rp = ge_producer(g, r);
+    if (rp < 0 || !is_op(&g->nodes[rp], "Reshape") || ge_use_count(g, r) != 1) return false;
+    const pass_shape *rs = pass_shape_of(c, r), *xs = pass_shape_of(c, g->nodes[rp].inputs[0]);
+    /* the same batch and 3 H d channels: the Reshape only splits the channels */
+    if (!rs || !xs || rs->rank != 5 || xs->rank != 3 || rs->dims[2] != 3 || rs->dims[3] <= 0 || rs->dims[4] <= 0 ||
+        xs->dims[2] != 3 * rs->dims[3] * rs->dims[4] || rs->dims[0] == -1 || rs->dims[0] != xs->dims[0])
+        return false;
+    int op = ge_single_consumer(g, y);
+    if (op < 0 || !is_op(&g->nodes[op], "Transpose") || !has_perm(&g->nodes[op], 4, merge)) return false;
+    found[3] = tp;
+    found[4] = rp;
+    found[5] = op;
+    for (int i = 0; i < 6; i++) kill[(*nk)++] = found[i];
+    *x = g->nodes[rp].inputs[0];
+    *out = g->nodes[op].outputs[0];
+    *heads = rs->dims[3];
+    return true;
+}
+
 onyx_status pass_attention(pass_ctx *c, onyx_error *err)
 {
     onyx_graph *g = c->g;
@@ -50,7 +110,7 @@ onyx_status pass_attention(pass_ctx *c, onyx_error *err)
         int ax;
         int64_t def_axis = model_opset(c->m, "") >= 13 ? -1 : 1;
         if (!ss || ss->rank != 4 || !k_axis(ge_attr_int(smn, "axis", def_axis), 4, &ax) || ax != 3) continue;
-        int kill[16], nk = 0;
+        int kill[24], nk = 0;
         double scale = 1;
         const char *scores = strip_scale(c, smn->inputs[0], &scale, kill, &nk);
         int mm1 = ge_producer(g, scores);
@@ -76,12 +136,17 @@ onyx_status pass_attention(pass_ctx *c, onyx_error *err)
         kill[nk++] = sm;
         const char *out = g->nodes[mm2].outputs[0];
         kill[nk++] = mm2;
+        const char *qkv[3] = {q, k, v}, *x = NULL;
+        int64_t heads = 0;
+        const bool packed = !k_transposed && packed_heads(c, qkv, out, &x, &out, &heads, kill, &nk);
         for (int i = 0; i < nk; i++) ge_kill(&g->nodes[kill[i]]);
-        const char *in[3] = {q, k, v}, *outs[1] = {out};
-        onyx_node *a = ge_add_node(c->m, g, "Attention", "ai.onyx", ge_unique_name(c->m, "Attention"), 3, in, 1, outs);
-        if (!a || !ge_set_attr_float(c->m, a, "scale", (float)scale) || !ge_set_attr_int(c->m, a, "k_transposed", k_transposed))
+        const char *in[3] = {packed ? x : q, k, v}, *outs[1] = {out};
+        onyx_node *a = ge_add_node(c->m, g, "Attention", "ai.onyx", ge_unique_name(c->m, "Attention"), packed ? 1 : 3,
+                                   in, 1, outs);
+        if (!a || !ge_set_attr_float(c->m, a, "scale", (float)scale) ||
+            !(packed ? ge_set_attr_int(c->m, a, "num_heads", heads) : ge_set_attr_int(c->m, a, "k_transposed", k_transposed)))
             return pass_fail(err, ONYX_E_NOMEM, "out of memory");
-        pass_note(c, k_transposed ? "Attention (K pre-transposed)" : "Attention");
+        pass_note(c, packed ? "Attention (packed Q, K, V)" : k_transposed ? "Attention (K pre-transposed)" : "Attention");
     }
     return st;
 }

@@ -205,6 +205,13 @@ static void infer_node(pass_ctx *c, const onyx_node *n)
         else if (!strcmp(op, "FusedMatMul")) op = "MatMul";
         else if (!strcmp(op, "Gelu")) op = "Relu";
         else if (!strcmp(op, "Attention")) {
+            const int64_t heads = ge_attr_int(n, "num_heads", 0);
+            if (heads > 0) { /* packed [B, N, 3 H d] -> [B, N, H, d] */
+                if (!x || x->rank != 3 || x->dims[2] < 0 || x->dims[2] % (3 * heads)) return;
+                int64_t pd[4] = {x->dims[0], x->dims[1], heads, x->dims[2] / (3 * heads)};
+                put(c, n->outputs[0], dt, 4, pd);
+                return;
+            }
             const pass_shape *v = n->n_inputs > 2 ? pass_shape_of(c, n->inputs[2]) : NULL;
             if (!x || !v || x->rank != 4 || v->rank != 4) return;
             memcpy(d, x->dims, sizeof d);

@@ -331,6 +331,16 @@ static void ref_attention(const float *q, const float *k, const float *v, double
     free(s);
 }
 
+/* Rows n x w of a, copied into rows ld apart; the gaps hold NaN, which
+ * must never reach a result. */
+static float *strided_copy(const float *a, int64_t n, int64_t w, int64_t ld)
+{
+    float *s = malloc((size_t)(n * ld + 1) * sizeof *s);
+    for (int64_t i = 0; i < n * ld + 1; i++) s[i] = NAN;
+    for (int64_t i = 0; i < n; i++) memcpy(s + i * ld, a + i * w, (size_t)w * sizeof *s);
+    return s;
+}
+
 static void test_attention_kernel(const hot_kernels *hk)
 {
     const int64_t shapes[][4] = {/* nq, nk, d, dv */
@@ -339,32 +349,42 @@ static void test_attention_kernel(const hot_kernels *hk)
                                  {13, 200, 64, 80}, {70, 129, 3, 47}};
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         int64_t nq = shapes[t][0], nk = shapes[t][1], d = shapes[t][2], dv = shapes[t][3];
-        for (int kt = 0; kt < 2; kt++) {
-            float *q = randv(nq * d, -2, 2), *k = randv(nk * d, -2, 2), *v = randv(nk * dv, -1, 1);
-            float *y = malloc((size_t)(nq * dv + 1) * sizeof *y);
-            double *r = malloc((size_t)(nq * dv) * sizeof *r);
-            float *scratch = malloc((size_t)hot_attention_scratch(d, dv) * sizeof *scratch);
-            float *packed = malloc((size_t)hot_attention_packed_floats(d, nk) * sizeof *packed);
-            hot_attention_pack_k(k, d, nk, kt, packed);
-            y[nq * dv] = 3.0f;
-            float scale = 1.0f / sqrtf((float)d);
-            /* two calls splitting the rows, as the threads do */
-            int64_t mid = nq / 2;
-            hk->attention(q, packed, v, y, 0, mid, d, dv, nk, scale, scratch);
-            hk->attention(q, packed, v, y, mid, nq, d, dv, nk, scale, scratch);
-            ref_attention(q, k, v, r, nq, d, dv, nk, kt, scale);
-            double worst = 0;
-            for (int64_t i = 0; i < nq * dv; i++) worst = fmax(worst, fabs(y[i] - r[i]));
-            CHECK(worst <= 2e-6 && y[nq * dv] == 3.0f, "%s attention nq=%lld nk=%lld d=%lld dv=%lld kt=%d: max err %.3g",
-                  onyx_isa_name(hk->isa), (long long)nq, (long long)nk, (long long)d, (long long)dv, kt, worst);
-            free(q);
-            free(k);
-            free(v);
-            free(y);
-            free(r);
-            free(scratch);
-            free(packed);
-        }
+        for (int kt = 0; kt < 2; kt++)
+            for (int strided = 0; strided < 2; strided++) {
+                /* strided: rows further apart than their length (interleaved heads) */
+                const int64_t ldq = d + 5 * strided, ldv = dv + 7 * strided, ldy = dv + 4 * strided;
+                const int64_t kw = kt ? nk : d, kn = kt ? d : nk, ldk = kw + 2 * strided;
+                float *q = randv(nq * d, -2, 2), *k = randv(nk * d, -2, 2), *v = randv(nk * dv, -1, 1);
+                float *qs = strided_copy(q, nq, d, ldq), *ks = strided_copy(k, kn, kw, ldk);
+                float *vs = strided_copy(v, nk, dv, ldv);
+                float *y = malloc((size_t)(nq * ldy + 1) * sizeof *y);
+                for (int64_t i = 0; i < nq * ldy + 1; i++) y[i] = 3.0f;
+                double *r = malloc((size_t)(nq * dv) * sizeof *r);
+                float *scratch = malloc((size_t)hot_attention_scratch(d, dv) * sizeof *scratch);
+                float *packed = malloc((size_t)hot_attention_packed_floats(d, nk) * sizeof *packed);
+                hot_attention_pack_k(ks, ldk, d, nk, kt, packed);
+                float scale = 1.0f / sqrtf((float)d);
+                /* two calls splitting the rows, as the threads do */
+                int64_t mid = nq / 2;
+                hk->attention(qs, ldq, packed, vs, ldv, y, ldy, 0, mid, d, dv, nk, scale, scratch);
+                hk->attention(qs, ldq, packed, vs, ldv, y, ldy, mid, nq, d, dv, nk, scale, scratch);
+                ref_attention(q, k, v, r, nq, d, dv, nk, kt, scale);
+                double worst = 0;
+                int64_t gaps = 0;
+                for (int64_t i = 0; i < nq; i++) {
+                    for (int64_t c = 0; c < dv; c++) worst = fmax(worst, fabs(y[i * ldy + c] - r[i * dv + c]));
+                    for (int64_t c = dv; c < ldy; c++) gaps += y[i * ldy + c] != 3.0f;
+                }
+                CHECK(worst <= 2e-6 && gaps == 0 && y[nq * ldy] == 3.0f,
+                      "%s attention nq=%lld nk=%lld d=%lld dv=%lld kt=%d strided=%d: max err %.3g, %lld gap values written",
+                      onyx_isa_name(hk->isa), (long long)nq, (long long)nk, (long long)d, (long long)dv, kt, strided,
+                      worst, (long long)gaps);
+                free(q), free(k), free(v), free(qs), free(ks), free(vs);
+                free(y);
+                free(r);
+                free(scratch);
+                free(packed);
+            }
     }
 }
 
@@ -401,6 +421,63 @@ static onyx_tensor *tensor_rand(int rank, const int64_t *dims, double lo, double
     float *p = t->data;
     for (int64_t i = 0; i < onyx_tensor_numel(t); i++) p[i] = (float)uniform(lo, hi);
     return t;
+}
+
+/* num_heads: one input X [B, N, 3 H d] (the qkv projection of a ViT), each
+ * head's rows read in place; Y [B, N, H, d] against the naive reference on
+ * the heads copied out */
+static void test_attention_packed_op(void)
+{
+    const int64_t shapes[][4] = {{1, 1, 1, 1}, {2, 17, 3, 8}, {1, 257, 6, 64}, {2, 5, 2, 3}}; /* B, N, H, d */
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int64_t B = shapes[t][0], N = shapes[t][1], H = shapes[t][2], d = shapes[t][3], C = 3 * H * d;
+        int64_t xd[3] = {B, N, C};
+        onyx_tensor *x = tensor_rand(3, xd, -1, 1);
+        const onyx_tensor *ins[1] = {x};
+        onyx_attr attrs[2] = {{.name = "num_heads", .type = ATTR_INT, .i = H},
+                              {.name = "scale", .type = ATTR_FLOAT, .f = 0.3f}};
+        onyx_tensor out = {0};
+        onyx_error err = {0};
+        onyx_status st = run_op("ai.onyx", "Attention", 1, 1, ins, 2, attrs, &out, &err);
+        double worst = 0;
+        if (!st && out.rank == 4) {
+            float *q = malloc((size_t)(3 * N * d) * sizeof *q), *k = q + N * d, *v = k + N * d;
+            double *r = malloc((size_t)(N * d) * sizeof *r);
+            const float *X = x->data, *Y = out.data;
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t h = 0; h < H; h++) {
+                    for (int64_t i = 0; i < N; i++)
+                        for (int64_t c = 0; c < d; c++) {
+                            q[i * d + c] = X[(b * N + i) * C + h * d + c];
+                            k[i * d + c] = X[(b * N + i) * C + (H + h) * d + c];
+                            v[i * d + c] = X[(b * N + i) * C + (2 * H + h) * d + c];
+                        }
+                    ref_attention(q, k, v, r, N, d, d, N, 0, 0.3);
+                    for (int64_t i = 0; i < N; i++)
+                        for (int64_t c = 0; c < d; c++)
+                            worst = fmax(worst, fabs(Y[((b * N + i) * H + h) * d + c] - r[i * d + c]));
+                }
+            free(q);
+            free(r);
+        }
+        CHECK(!st && out.rank == 4 && out.dims[0] == B && out.dims[1] == N && out.dims[2] == H && out.dims[3] == d &&
+                  worst <= 2e-6,
+              "packed Attention B=%lld N=%lld H=%lld d=%lld: %s err %.3g", (long long)B, (long long)N, (long long)H,
+              (long long)d, err.message, worst);
+        tensor_release(&out);
+        onyx_tensor_free(x);
+    }
+    /* channels that do not split into 3 x num_heads heads */
+    int64_t xd[3] = {1, 4, 10};
+    onyx_tensor *x = tensor_rand(3, xd, -1, 1);
+    const onyx_tensor *ins[1] = {x};
+    onyx_attr heads = {.name = "num_heads", .type = ATTR_INT, .i = 2};
+    onyx_tensor out = {0};
+    onyx_error err = {0};
+    onyx_status st = run_op("ai.onyx", "Attention", 1, 1, ins, 1, &heads, &out, &err);
+    CHECK(st == ONYX_E_SHAPE && strstr(err.message, "num_heads"), "packed Attention 10 channels, 2 heads: %s",
+          err.message);
+    onyx_tensor_free(x);
 }
 
 static void test_attention_op(void)
@@ -997,6 +1074,7 @@ int main(int argc, char **argv)
     }
     pool = threads_create(3);
     test_attention_op();
+    test_attention_packed_op();
     test_unary_ops();
     test_binary_ops();
     test_softmax_layernorm_ops();

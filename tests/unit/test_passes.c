@@ -344,6 +344,34 @@ static void g_attention(onyx_model *m)
     add_output(m, "y");
 }
 
+/* a ViT's attention as exported: one qkv projection x [1, 5, 3*2*4] split
+ * into heads (Reshape, Transpose, Gather) and merged back (Transpose,
+ * Reshape); merge_back = false leaves the output heads-first */
+static void g_attention_qkv(onyx_model *m, bool merge_back)
+{
+    int64_t d[3] = {1, 5, 24}, five = 5, three = 3, rshape[5] = {1, 5, 3, 2, 4}, oshape[3] = {1, 5, 8};
+    int64_t idx[3] = {0, 1, 2}, split[5] = {2, 0, 3, 1, 4}, kperm[4] = {0, 1, 3, 2}, merge[4] = {0, 2, 1, 3};
+    float scale = 0.5f;
+    add_input(m, "x", 3, d);
+    node(m, "Reshape", "x", add_iconst(m, "rshape", 1, &five, rshape), NULL, "r");
+    ge_set_attr_ints(m, node(m, "Transpose", "r", NULL, NULL, "t"), "perm", 5, split);
+    node(m, "Gather", "t", add_iconst(m, "i0", 0, NULL, &idx[0]), NULL, "q");
+    node(m, "Gather", "t", add_iconst(m, "i1", 0, NULL, &idx[1]), NULL, "k");
+    node(m, "Gather", "t", add_iconst(m, "i2", 0, NULL, &idx[2]), NULL, "v");
+    ge_set_attr_ints(m, node(m, "Transpose", "k", NULL, NULL, "kt"), "perm", 4, kperm);
+    node(m, "Mul", "q", add_const(m, "scale", 0, NULL, &scale), NULL, "qs");
+    node(m, "MatMul", "qs", "kt", NULL, "s");
+    node(m, "Softmax", "s", NULL, NULL, "p");
+    node(m, "MatMul", "p", "v", NULL, merge_back ? "o" : "y");
+    if (merge_back) {
+        ge_set_attr_ints(m, node(m, "Transpose", "o", NULL, NULL, "ot"), "perm", 4, merge);
+        node(m, "Reshape", "ot", add_iconst(m, "oshape", 1, &three, oshape), NULL, "y");
+    }
+    add_output(m, "y");
+}
+static void g_attention_packed(onyx_model *m) { g_attention_qkv(m, true); }
+static void g_attention_heads_out(onyx_model *m) { g_attention_qkv(m, false); }
+
 static void g_conv_add_relu(onyx_model *m)
 {
     int64_t d[4] = {1, 2, 4, 4}, wd[4] = {2, 2, 1, 1};
@@ -569,6 +597,27 @@ static void test_attention(void)
     onyx_model_free(m);
 }
 
+/* the heads split off one projection and merged back: the node takes the
+ * projection itself (num_heads) and only the final Reshape stays; with the
+ * output left heads-first, the split stays and Q, K, V are its Gathers */
+static void test_attention_packed(void)
+{
+    int64_t d[3] = {1, 5, 24};
+    last_report rep = {0};
+    onyx_model *m = fused(g_attention_packed, "attention", "Attention", 3, d, 1e-5, &rep);
+    const onyx_node *a = find_op(m, "Attention");
+    CHECK(m->graph->n_nodes == 2 && a && a->n_inputs == 1 && !strcmp(a->inputs[0], "x") &&
+          !strcmp(a->outputs[0], "ot") && count_op(m, "Reshape") == 1);
+    CHECK(a && ge_attr_int(a, "num_heads", 0) == 2 && fabsf(ge_attr_float(a, "scale", 0) - 0.5f) < 1e-7f);
+    CHECK(!strcmp(rep.fused, "Attention (packed Q, K, V) x1"));
+    onyx_model_free(m);
+    m = fused(g_attention_heads_out, "attention", "Attention", 3, d, 1e-5, &rep);
+    a = find_op(m, "Attention");
+    CHECK(a && a->n_inputs == 3 && !strcmp(a->inputs[0], "q") && count_op(m, "Gather") == 3 &&
+          ge_attr_int(a, "num_heads", 0) == 0);
+    onyx_model_free(m);
+}
+
 static void test_residual_activation(void)
 {
     int64_t d[4] = {1, 2, 4, 4};
@@ -650,6 +699,7 @@ int main(void)
     test_layernorm();
     test_gelu();
     test_attention();
+    test_attention_packed();
     test_residual_activation();
     test_layout();
     test_errors();
