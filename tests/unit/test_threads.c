@@ -19,15 +19,22 @@ static void cover_range(void *arg, int64_t begin, int64_t end)
     for (int64_t i = begin; i < end; i++) atomic_fetch_add(&j->hits[i], 1);
 }
 
+/* a kernel context with nothing but the pool */
+static onyx_kctx ctx_on(onyx_threads *tp)
+{
+    onyx_kctx k;
+    memset(&k, 0, sizeof k);
+    k.threads = tp;
+    return k;
+}
+
 /* every index of [0, n) once, for thread counts 1..5 and n around them */
 static void test_parallel_for_cover(void)
 {
     static cover_job j;
     for (int threads = 1; threads <= 5; threads++) {
         onyx_threads *tp = threads_create(threads);
-        onyx_kctx k;
-        memset(&k, 0, sizeof k);
-        k.threads = tp;
+        onyx_kctx k = ctx_on(tp);
         static const int64_t ns[] = {0, 1, 2, 3, 4, 5, 7, 64, 999};
         for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
             for (int i = 0; i < MAX_N; i++) atomic_init(&j.hits[i], 0);
@@ -69,9 +76,7 @@ static void test_worklist(void)
     static work_job j;
     for (int threads = 1; threads <= 5; threads++) {
         onyx_threads *tp = threads_create(threads);
-        onyx_kctx k;
-        memset(&k, 0, sizeof k);
-        k.threads = tp;
+        onyx_kctx k = ctx_on(tp);
         static const int64_t ns[] = {0, 1, 3, 8, 40, 999};
         for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++)
             for (int delayed = -1; delayed < (threads > 1 ? 1 : 0); delayed++) {
