@@ -617,14 +617,7 @@ static onyx_status qconv_reference(onyx_kctx *k, bool nhwc)
         if (Z) acc += ((const float *)Z->data)[oi];
         float v = gemm_act_scalar(act, p0, p1, (float)acc);
         ((float *)yf->data)[oi] = v;
-        if (yq) {
-            float q = rintf(v / (float)qparam_at(ys, 0, 1)) + (float)qparam_at(yz, 0, 0);
-            bool sg = yq->dtype == ONYX_INT8;
-            float lo = sg ? -128.0f : 0.0f, hi = sg ? 127.0f : 255.0f;
-            q = q >= lo ? (q <= hi ? q : hi) : lo;
-            if (sg) ((int8_t *)yq->data)[oi] = (int8_t)q;
-            else ((uint8_t *)yq->data)[oi] = (uint8_t)q;
-        }
+        if (yq) ql_store_q8(yq, oi, v, (float)qparam_at(ys, 0, 1), (float)qparam_at(yz, 0, 0));
     }
     return ONYX_OK;
 }

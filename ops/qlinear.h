@@ -10,6 +10,8 @@
 #ifndef ONYX_QLINEAR_H
 #define ONYX_QLINEAR_H
 
+#include <math.h>
+
 #include "qgemm.h"
 
 /* Scratch slot the quantized operators use for their operand copies (the
@@ -51,6 +53,18 @@ typedef struct ql_vec {
 const ql_vec *ql_vec_best(void);
 /* DynamicQuantizeLinear's uint8 scale and zero point for the range [mn, mx]. */
 void ql_dynamic_params(float mn, float mx, float *scale, float *zp);
+
+/* Element i of the 8-bit tensor t (int8 or uint8) set to v quantized with
+ * scale and zero point: rounded half to even, saturated. */
+static inline void ql_store_q8(onyx_tensor *t, int64_t i, float v, float scale, float zp)
+{
+    float q = rintf(v / scale) + zp;
+    const bool sg = t->dtype == ONYX_INT8;
+    const float lo = sg ? -128.0f : 0.0f, hi = sg ? 127.0f : 255.0f;
+    q = q >= lo ? (q <= hi ? q : hi) : lo;
+    if (sg) ((int8_t *)t->data)[i] = (int8_t)q;
+    else ((uint8_t *)t->data)[i] = (uint8_t)q;
+}
 
 /* The reference kernels (the oracles of the fast paths, which fall back to
  * them for what they do not cover). */

@@ -497,15 +497,7 @@ static onyx_status qmm_reference(onyx_kctx *k)
         }
         float v = gemm_act_scalar(act, p0, p1, (float)acc);
         ((float *)yf->data)[e] = v;
-        if (yq) {
-            float y_s = (float)qparam_at(ys, 0, 1), y_z = (float)qparam_at(yz, 0, 0);
-            float q = rintf(v / y_s) + y_z;
-            bool sg = yq->dtype == ONYX_INT8;
-            float lo = sg ? -128.0f : 0.0f, hi = sg ? 127.0f : 255.0f;
-            q = q >= lo ? (q <= hi ? q : hi) : lo;
-            if (sg) ((int8_t *)yq->data)[e] = (int8_t)q;
-            else ((uint8_t *)yq->data)[e] = (uint8_t)q;
-        }
+        if (yq) ql_store_q8(yq, e, v, (float)qparam_at(ys, 0, 1), (float)qparam_at(yz, 0, 0));
     }
     return ONYX_OK;
 }
