@@ -171,7 +171,6 @@ typedef struct attn_job {
     float *vpack;       /* every head's values, dense [nk, dv], when V's rows are interleaved; else NULL */
     float *scratch;     /* per thread */
     int64_t kfloats, sfloats, qblocks, tasks;
-    int threads;
     k_worklist *work;   /* the tasks, shared out with stealing */
 } attn_job;
 
@@ -236,8 +235,7 @@ static onyx_status op_attention(onyx_kctx *k)
     attn_job j = {.hk = hk, .s = &s, .Q = Q, .K = K, .V = V, .Y = y->data,
                   .kfloats = hot_attention_packed_floats(s.d, s.nk),
                   .sfloats = (hot_attention_scratch(s.d, s.dv) + 15) / 16 * 16,
-                  .qblocks = (s.nq + ATTN_QBLOCK - 1) / ATTN_QBLOCK,
-                  .threads = threads};
+                  .qblocks = (s.nq + ATTN_QBLOCK - 1) / ATTN_QBLOCK};
     j.tasks = s.bh * j.qblocks;
     k_scratch_buf own = {0};
     k_scratch_buf *buf = k_scratch(k, K_SCRATCH_GEMM, &own);

@@ -338,9 +338,9 @@ typedef struct dw_job {
     k_worklist *work;
 } dw_job;
 
-/* Output rows r of all images: each row's kh input rows (NULL in the
- * padding) go to the row microkernel. */
-static void dw_row(const dw_job *j, dw_row_args *a, const float **rows, int64_t r)
+/* Output row r of all images: its kh input rows (NULL in the padding) go
+ * to the row microkernel fn. */
+static void dw_row(const dw_job *j, dwconv_row_fn fn, dw_row_args *a, const float **rows, int64_t r)
 {
     const nhwc_conv *s = j->s;
     const nhwc_geom *g = j->g;
@@ -351,7 +351,7 @@ static void dw_row(const dw_job *j, dw_row_args *a, const float **rows, int64_t 
     }
     a->out = j->y + r * g->ow * g->m;
     a->z = j->z ? j->z + r * g->ow * g->m : NULL;
-    (s->kh == 3 && s->kw == 3 ? s->uk->dw_row_3x3 : s->kh == 5 && s->kw == 5 ? s->uk->dw_row_5x5 : s->uk->dw_row)(a);
+    fn(a);
 }
 
 /* Thread slots [begin, end): runs of rows from the worklist (own run first,
@@ -360,15 +360,19 @@ static void dw_thread(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *j = arg;
     const nhwc_geom *g = j->g;
+    const nhwc_conv *s = j->s;
     const float *rows[MAX_TAPS];
-    dw_row_args a = {rows, g->iw, g->c, g->ow, g->sw, g->dw, g->pw, j->s->kh, j->s->kw, j->s->wpack,
-                     j->s->cstride, NULL, NULL, &j->ep};
+    const dwconv_row_fn fn = s->kh == 3 && s->kw == 3   ? s->uk->dw_row_3x3
+                             : s->kh == 5 && s->kw == 5 ? s->uk->dw_row_5x5
+                                                        : s->uk->dw_row;
+    dw_row_args a = {rows, g->iw, g->c, g->ow, g->sw, g->dw, g->pw, s->kh, s->kw, s->wpack, s->cstride, NULL, NULL,
+                     &j->ep};
     for (int64_t t = begin; t < end; t++) {
         int64_t u;
         while (k_worklist_next(j->work, (int)t, &u)) {
             int64_t r0, r1;
             chunk_of(g->n * g->oh, j->units, u, &r0, &r1);
-            for (int64_t r = r0; r < r1; r++) dw_row(j, &a, rows, r);
+            for (int64_t r = r0; r < r1; r++) dw_row(j, fn, &a, rows, r);
         }
     }
 }
