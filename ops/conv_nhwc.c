@@ -47,19 +47,21 @@ static void nhwc_conv_release(void *state)
     free(s);
 }
 
-/* Packs group g of W (OIHW, `taps` per kernel) into strips: strip j holds, for
- * each tap and input channel, the weights of its columns (zero past the
- * group's last channel). */
+/* Packs group g of W (OIHW, `taps` per kernel) into strips: strip j holds, at
+ * each depth step, the weights of its columns (zero past the group's last
+ * channel). The depth runs over (tap, input channel) for NHWC input, over
+ * (input channel, tap) -- W's own order -- for NCHW input. */
 static void pack_dense(const nhwc_conv *s, const void *w, int64_t g, int64_t taps, float *dst)
 {
     for (int64_t st = 0; st < s->n_strips; st++) {
         int64_t width = strip_width(s, st), col0 = st * s->uk->nr;
-        for (int64_t t = 0; t < taps; t++)
-            for (int64_t p = 0; p < s->cg; p++, dst += width)
-                for (int64_t j = 0; j < width; j++) {
-                    int64_t oc = col0 + j;
-                    dst[j] = oc < s->mg ? k_load_f32(w, ((g * s->mg + oc) * s->cg + p) * taps + t) : 0.0f;
-                }
+        for (int64_t d = 0; d < taps * s->cg; d++, dst += width) {
+            int64_t t = s->nchw_input ? d % taps : d / s->cg, p = s->nchw_input ? d / taps : d % s->cg;
+            for (int64_t j = 0; j < width; j++) {
+                int64_t oc = col0 + j;
+                dst[j] = oc < s->mg ? k_load_f32(w, ((g * s->mg + oc) * s->cg + p) * taps + t) : 0.0f;
+            }
+        }
     }
 }
 
@@ -95,7 +97,10 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
     /* anything unusual is left to run(), which reports it */
     if (!w || w->kind != ONYX_KIND_TENSOR || w->dtype != ONYX_FLOAT || w->rank != 4) return ONYX_OK;
     int64_t grp = k_attr_int(k, "group", 1), m = w->dims[0], cg = w->dims[1];
+    bool nchw_input = k_attr_int(k, "nchw_input", 0) != 0;
     if (grp < 1 || m <= 0 || m % grp || cg <= 0 || w->dims[2] <= 0 || w->dims[3] <= 0) return ONYX_OK;
+    /* NCHW input: dense only, its depth within one offset table */
+    if (nchw_input && (grp != 1 || cg * w->dims[2] * w->dims[3] > PACK_MAX_K)) return ONYX_OK;
     nhwc_conv *s = calloc(1, sizeof *s);
     if (!s) return k_fail(k, ONYX_E_NOMEM, "out of memory packing W");
     s->uk = igemm_ukernel_best();
@@ -105,8 +110,9 @@ static onyx_status nhwc_conv_prepare(onyx_kctx *k, void **state)
     s->mg = m / grp;
     s->kh = w->dims[2];
     s->kw = w->dims[3];
-    s->depthwise = cg == 1 && s->mg == 1;
-    s->winograd = winograd_wins(k, s);
+    s->nchw_input = nchw_input;
+    s->depthwise = !nchw_input && cg == 1 && s->mg == 1;
+    s->winograd = !nchw_input && winograd_wins(k, s);
     /* the Winograd form packs 36 transformed taps per kernel */
     int64_t taps = s->winograd ? WINO_POS : s->kh * s->kw;
     const void *wf = w->data;
@@ -204,6 +210,14 @@ typedef struct dense_job {
     size_t per_thread;
     bool pointwise;             /* 1x1, stride 1, no padding: row q reads pixel q */
     bool gather_rows;           /* small cg: rows packed taps*cg deep (PACK_MAX_CG) */
+    /* tiles on igemm_offs_fn: a row's pointer is its window's corner, tap t
+     * lies offs[t] from it, okc values deep (oks taps). With nchw, every
+     * tile: x is the zero-padded copy (images of c x hp x wp); else the
+     * tiles whose windows lie inside the image. */
+    const int64_t *offs;
+    int64_t okc, oks;
+    bool nchw;
+    int64_t hp, wp;
 } dense_job;
 
 /* Rows of tile t: the rows are dealt out as evenly as the tile count allows. */
@@ -216,26 +230,54 @@ static void tile_rows(const dense_job *j, int64_t t, int64_t *r0, int64_t *nr)
 
 /* The A operand of tile rows [r0, r0+mr) of group grp: per tap, one pointer
  * per row (a[t*IGEMM_MAX_MR + i]), or with gather_rows one pointer per row
- * to the row's taps*cg values copied into `rows`. */
-static void tile_operand(const dense_job *j, int64_t grp, int64_t r0, int64_t mr, const float **a, float *rows)
+ * to the row's taps*cg values copied into `rows`, or -- returning true, for
+ * igemm_offs_fn -- one pointer per row to its window's corner. */
+static bool tile_operand(const dense_job *j, int64_t grp, int64_t r0, int64_t mr, const float **a, float *rows)
 {
     const nhwc_conv *s = j->s;
     const nhwc_geom *g = j->g;
     const int64_t coff = grp * s->cg;
     if (j->pointwise) {
         for (int64_t i = 0; i < mr; i++) a[i] = j->x + coff + (r0 + i) * g->c;
-        return;
+        return false;
+    }
+    if (j->nchw) {
+        /* consecutive output pixels: the corner steps along the padded rows */
+        const int64_t per_img = g->oh * g->ow, q0 = r0 % per_img;
+        const float *img = j->x + r0 / per_img * g->c * j->hp * j->wp;
+        int64_t oy = q0 / g->ow, ox = q0 - oy * g->ow;
+        for (int64_t i = 0; i < mr; i++) {
+            a[i] = img + oy * g->sh * j->wp + ox * g->sw;
+            if (++ox == g->ow) {
+                ox = 0;
+                if (++oy == g->oh) {
+                    oy = 0;
+                    img += g->c * j->hp * j->wp;
+                }
+            }
+        }
+        return true;
     }
     if (!j->gather_rows) {
         window w[IGEMM_MAX_MR];
-        for (int64_t i = 0; i < mr; i++) w[i] = window_of(g, j->x, r0 + i);
+        bool inside = j->offs != NULL;
+        const int64_t ey = (s->kh - 1) * g->dh, ex = (s->kw - 1) * g->dw;
+        for (int64_t i = 0; i < mr; i++) {
+            w[i] = window_of(g, j->x, r0 + i);
+            inside = inside && (uint64_t)w[i].iy < (uint64_t)g->ih && w[i].iy + ey < g->ih &&
+                     (uint64_t)w[i].ix < (uint64_t)g->iw && w[i].ix + ex < g->iw;
+        }
+        if (inside) {
+            for (int64_t i = 0; i < mr; i++) a[i] = w[i].img + (w[i].iy * g->iw + w[i].ix) * g->c + coff;
+            return true;
+        }
         for (int64_t ky = 0, tp = 0; ky < s->kh; ky++)
             for (int64_t kx = 0; kx < s->kw; kx++, tp++)
                 for (int64_t i = 0; i < mr; i++) {
                     const float *px = window_tap(g, &w[i], ky, kx);
                     a[tp * IGEMM_MAX_MR + i] = px ? px + coff : s->zero;
                 }
-        return;
+        return false;
     }
     /* gather_rows: consecutive output pixels, so the window steps along
      * (no division per row), and a kernel row inside the image is one copy */
@@ -277,6 +319,7 @@ static void tile_operand(const dense_job *j, int64_t grp, int64_t r0, int64_t mr
             }
         }
     }
+    return false;
 }
 
 /* Thread slot t: its share of the units. A unit builds the A operands of its
@@ -290,7 +333,8 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
     const igemm_ukernel *uk = s->uk;
     const int64_t taps = s->kh * s->kw, depth = taps * s->cg;
     const int64_t ks = j->gather_rows ? 1 : taps, kc = j->gather_rows ? depth : s->cg;
-    const int64_t per_tile = j->gather_rows || j->pointwise ? IGEMM_MAX_MR : taps * IGEMM_MAX_MR;
+    const int64_t per_tile = j->gather_rows || j->pointwise || j->nchw ? IGEMM_MAX_MR : taps * IGEMM_MAX_MR;
+    bool by_offs[MAX_BLOCK_TILES];
     for (int64_t t = begin; t < end; t++) {
         const float **a = (const float **)(void *)(j->scratch + (size_t)t * j->per_thread);
         float *rows = (float *)(void *)(a + j->block_tiles * per_tile);
@@ -304,14 +348,15 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
             for (int64_t tl = tile0; tl < tile1; tl++) {
                 int64_t r0, mr;
                 tile_rows(j, tl, &r0, &mr);
-                tile_operand(j, grp, r0, mr, a + (tl - tile0) * per_tile,
-                             rows + (tl - tile0) * IGEMM_MAX_MR * (j->gather_rows ? depth : 0));
+                by_offs[tl - tile0] = tile_operand(j, grp, r0, mr, a + (tl - tile0) * per_tile,
+                                                   rows + (tl - tile0) * IGEMM_MAX_MR * (j->gather_rows ? depth : 0));
             }
             for (int64_t st = st0; st < st1; st++) {
                 int64_t col0 = st * uk->nr, width = strip_width(s, st);
                 int64_t nc = s->mg - col0 < width ? s->mg - col0 : width;
                 const float *wp = s->wpack + (size_t)grp * s->group_floats + (size_t)(col0 * depth);
                 igemm_tile_fn const *fns = width == uk->nr ? uk->tile : uk->tile_narrow;
+                igemm_offs_fn const *offs_fns = width == uk->nr ? uk->offs : uk->offs_narrow;
                 int64_t ch0 = grp * s->mg + col0; /* first output channel of the strip */
                 conv_epi ep = j->ep;
                 if (j->b) ep.bias = j->b + ch0;
@@ -319,7 +364,10 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
                     int64_t r0, mr;
                     tile_rows(j, tl, &r0, &mr);
                     ep.z = j->z ? j->z + r0 * g->m + ch0 : NULL;
-                    fns[mr](kc, ks, a + (tl - tile0) * per_tile, wp, j->y + r0 * g->m + ch0, g->m, nc, &ep);
+                    float *c = j->y + r0 * g->m + ch0;
+                    const float **at = a + (tl - tile0) * per_tile;
+                    if (by_offs[tl - tile0]) offs_fns[mr](j->okc, j->oks, j->offs, at, wp, c, g->m, nc, &ep);
+                    else fns[mr](kc, ks, at, wp, c, g->m, nc, &ep);
                 }
             }
         }
@@ -377,7 +425,48 @@ static void dw_thread(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* ---- NCHW input: the zero-padded copy ---- */
+
+/* Rows [begin, end) of the padded images (n, c, y over hp rows of wp): the
+ * input row y - ph between the pw zeros on the left and the zeros on the
+ * right, or all zeros above and below the image. */
+typedef struct pad_job {
+    const nhwc_geom *g;
+    const float *x;
+    float *xp;
+    int64_t hp, wp;
+} pad_job;
+
+static void pad_rows(void *arg, int64_t begin, int64_t end)
+{
+    const pad_job *p = arg;
+    const nhwc_geom *g = p->g;
+    const int64_t left = g->pw < p->wp ? g->pw : p->wp;
+    const int64_t copy = g->iw < p->wp - left ? g->iw : p->wp - left;
+    for (int64_t r = begin; r < end; r++) {
+        const int64_t plane = r / p->hp, y = r - plane * p->hp - g->ph;
+        float *dst = p->xp + r * p->wp;
+        if (y < 0 || y >= g->ih) {
+            memset(dst, 0, (size_t)p->wp * sizeof(float));
+            continue;
+        }
+        memset(dst, 0, (size_t)left * sizeof(float));
+        memcpy(dst + left, p->x + (plane * g->ih + y) * g->iw, (size_t)copy * sizeof(float));
+        memset(dst + left + copy, 0, (size_t)(p->wp - left - copy) * sizeof(float));
+    }
+}
+
 /* ---- the operator ---- */
+
+/* Floats in the zero-padded images of an NCHW input: every window's taps
+ * inside (INT64_MAX when that overflows). */
+static int64_t nchw_padded_floats(const nhwc_geom *g)
+{
+    int64_t hp = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1, wp = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    int64_t n;
+    if (__builtin_mul_overflow(g->n * g->c, hp, &n) || __builtin_mul_overflow(n, wp, &n)) return INT64_MAX;
+    return n;
+}
 
 static onyx_status nhwc_conv_reference_nchw(onyx_kctx *k)
 {
@@ -390,6 +479,7 @@ static onyx_status nhwc_conv_reference_nchw(onyx_kctx *k)
 static onyx_status op_nhwc_conv(onyx_kctx *k)
 {
     onyx_status st;
+    const bool nchw = k_attr_int(k, "nchw_input", 0) != 0;
     if ((st = nhwc_require_image(k, 0))) return st;
     const onyx_tensor *x = k_input(k, 0), *w = k_input(k, 1), *b = k_input(k, 2), *z = k_input(k, 3);
     nhwc_conv *s = k->state;
@@ -397,8 +487,10 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
         w->dims[1] != s->cg || w->dims[2] != s->kh || w->dims[3] != s->kw ||
         k_attr_int(k, "group", 1) != s->group || (b && (b->dtype != ONYX_FLOAT || b->rank != 1)) ||
         s->kh * s->kw > MAX_TAPS)
-        return nhwc_run_reference(k, 1u | 1u << 3, nhwc_conv_reference_nchw);
-    nhwc_geom g = {.n = x->dims[0], .ih = x->dims[1], .iw = x->dims[2], .c = x->dims[3], .m = s->m};
+        return nhwc_run_reference(k, (nchw ? 0u : 1u) | 1u << 3, nhwc_conv_reference_nchw);
+    /* X is N x C x H x W with nchw_input, else N x H x W x C */
+    const int64_t *xd = x->dims, *xhw = nchw ? xd + 2 : xd + 1;
+    nhwc_geom g = {.n = xd[0], .ih = xhw[0], .iw = xhw[1], .c = nchw ? xd[1] : xd[3], .m = s->m};
     if (g.c != s->cg * s->group)
         return k_fail(k, ONYX_E_SHAPE, "X has %lld channels but W takes %lld in %lld groups", (long long)g.c,
                       (long long)(s->cg * s->group), (long long)s->group);
@@ -407,7 +499,7 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
                       (long long)b->dims[0], (long long)s->m);
     conv_geom cg;
     int64_t kd[2] = {s->kh, s->kw};
-    if ((st = conv_window_setup(k, 2, x->dims + 1, kd, &cg))) return st;
+    if ((st = conv_window_setup(k, 2, xhw, kd, &cg))) return st;
     g.oh = cg.out[0], g.ow = cg.out[1], g.kh = s->kh, g.kw = s->kw;
     g.sh = cg.s[0], g.sw = cg.s[1], g.dh = cg.d[0], g.dw = cg.d[1], g.ph = cg.pb[0], g.pw = cg.pb[1];
     int64_t dims[4] = {g.n, g.oh, g.ow, g.m};
@@ -419,6 +511,10 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     }
     conv_epi ep = {NULL, NULL, g.m, GEMM_ACT_NONE, 0, 0};
     if ((st = gemm_act_from_attrs(k, &ep.act, &ep.p0, &ep.p1))) return st;
+    /* pads and dilations far larger than the image (legal, if odd) would
+     * make the zero-padded copy huge: the reference skips the padding */
+    if (nchw && nchw_padded_floats(&g) > 4 * g.n * g.c * g.ih * g.iw + (1 << 20))
+        return nhwc_run_reference(k, 1u << 3, nhwc_conv_reference_nchw);
     onyx_tensor *y = k_output_uninit(k, 0, ONYX_FLOAT, 4, dims);
     if (!y) return k->err->code;
     int64_t rows = g.n * g.oh * g.ow;
@@ -440,7 +536,7 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
         return ONYX_OK;
     }
     dense_job j = {s, &g, x->data, b ? b->data : NULL, z ? z->data : NULL, y->data, ep, rows, 0, 0, 0, 1, 0, 0, NULL,
-                   NULL, 0, false, false};
+                   NULL, 0, false, false, NULL, 0, 0, nchw, 0, 0};
     j.tiles = (rows + s->uk->mr - 1) / s->uk->mr;
     /* a block's input rows, about BLOCK_BYTES, stay in L2 while each strip of
      * weights (read from memory once per block) passes over all of them */
@@ -466,17 +562,46 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     while (gb * j.chunks < 4 * j.threads && j.chunks + step <= s->n_strips) j.chunks += step;
     if (j.chunks > s->n_strips) j.chunks = s->n_strips;
     j.units = gb * j.chunks;
-    j.pointwise = s->kh == 1 && s->kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
+    const int64_t taps = s->kh * s->kw;
+    j.pointwise = !nchw && s->kh == 1 && s->kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
                   g.oh == g.ih && g.ow == g.iw;
-    j.gather_rows = !j.pointwise && s->cg <= PACK_MAX_CG && s->cg * s->kh * s->kw <= PACK_MAX_K;
-    int64_t taps = s->kh * s->kw;
-    size_t ptrs = (size_t)j.block_tiles * IGEMM_MAX_MR * (size_t)(j.gather_rows || j.pointwise ? 1 : taps);
+    j.gather_rows = !nchw && !j.pointwise && s->cg <= PACK_MAX_CG && s->cg * taps <= PACK_MAX_K;
+    size_t ptrs = (size_t)j.block_tiles * IGEMM_MAX_MR * (size_t)(j.gather_rows || j.pointwise || nchw ? 1 : taps);
     size_t floats = j.gather_rows ? (size_t)(j.block_tiles * IGEMM_MAX_MR * taps * s->cg) : 0;
     j.per_thread = (ptrs * sizeof(float *) + floats * sizeof(float) + 63) / 64 * 64;
+    /* the offsets of igemm_offs_fn: NCHW input, from the corner of a window
+     * in the padded copy, per (channel, kernel row) with kW contiguous
+     * values (per tap when dilated); NHWC, from a window inside the image,
+     * per tap with the group's channels contiguous */
+    int64_t offs[PACK_MAX_K];
+    size_t padded = 0;
+    if (nchw) {
+        j.hp = (g.oh - 1) * g.sh + (s->kh - 1) * g.dh + 1;
+        j.wp = (g.ow - 1) * g.sw + (s->kw - 1) * g.dw + 1;
+        padded = (size_t)(nchw_padded_floats(&g) + 15) / 16 * 16 * sizeof(float);
+        j.okc = g.dw == 1 ? s->kw : 1;
+        j.oks = g.c * s->kh * s->kw / j.okc;
+        for (int64_t c = 0, t = 0; c < g.c; c++)
+            for (int64_t ky = 0; ky < s->kh; ky++)
+                for (int64_t kx = 0; kx < s->kw; kx += j.okc) offs[t++] = (c * j.hp + ky * g.dh) * j.wp + kx * g.dw;
+        j.offs = offs;
+    } else if (!j.pointwise && !j.gather_rows) {
+        j.okc = s->cg;
+        j.oks = taps;
+        for (int64_t ky = 0, t = 0; ky < s->kh; ky++)
+            for (int64_t kx = 0; kx < s->kw; kx++) offs[t++] = (ky * g.dh * g.iw + kx * g.dw) * g.c;
+        j.offs = offs;
+    }
     k_scratch_buf *sb = k_scratch(k, K_SCRATCH_IMAGE, &s->own_scratch);
-    if (!k_scratch_reserve(sb, j.per_thread * (size_t)j.threads / sizeof(float)))
+    if (!k_scratch_reserve(sb, (padded + j.per_thread * (size_t)j.threads) / sizeof(float)))
         return k_fail(k, ONYX_E_NOMEM, "out of memory for the convolution's scratch");
-    j.scratch = (char *)sb->data;
+    j.scratch = (char *)sb->data + padded;
+    if (nchw) {
+        /* every tap of every window inside: the zero-padded images */
+        pad_job pj = {&g, x->data, sb->data, j.hp, j.wp};
+        k_parallel_for(k, g.n * g.c * j.hp, pad_rows, &pj);
+        j.x = sb->data;
+    }
     k_worklist work;
     k_worklist_init(&work, j.units, j.threads);
     j.work = &work;

@@ -12,6 +12,7 @@ typedef struct nhwc_conv {
     int64_t m, cg, group, mg, kh, kw;
     bool depthwise;
     bool winograd;      /* 3x3, stride 1: wpack holds the 36 transformed kernels (winograd.h) */
+    bool nchw_input;    /* X is N x C x H x W (an RGB stem): depth runs (channel, ky, kx) */
     /* dense: per group, n_full strips of uk->nr columns then at most one
      * last strip of last_w columns (uk->nr_narrow when that suffices) */
     int64_t n_full, last_w, n_strips;

@@ -13,6 +13,15 @@ static float epi_value(const conv_epi *ep, float v, int64_t j, const float *zr)
     return gemm_act_scalar(ep->act, ep->p0, ep->p1, v);
 }
 
+static inline __attribute__((always_inline)) void generic_store(const int MR, float acc[][GEN_NR], float *c,
+                                                                 int64_t ldc, int64_t nc, const conv_epi *ep)
+{
+    for (int i = 0; i < MR; i++) {
+        const float *zr = ep->z ? ep->z + i * ep->ldz : NULL;
+        for (int64_t j = 0; j < nc; j++) c[i * ldc + j] = epi_value(ep, acc[i][j], j, zr);
+    }
+}
+
 static inline __attribute__((always_inline)) void generic_body(const int MR, int64_t kc, int64_t ks,
                                                                 const float *const *a, const float *w,
                                                                 float *c, int64_t ldc, int64_t nc,
@@ -29,10 +38,23 @@ static inline __attribute__((always_inline)) void generic_body(const int MR, int
                 for (int j = 0; j < GEN_NR; j++) acc[i][j] += av * w[j];
             }
     }
-    for (int i = 0; i < MR; i++) {
-        const float *zr = ep->z ? ep->z + i * ep->ldz : NULL;
-        for (int64_t j = 0; j < nc; j++) c[i * ldc + j] = epi_value(ep, acc[i][j], j, zr);
-    }
+    generic_store(MR, acc, c, ldc, nc, ep);
+}
+
+static inline __attribute__((always_inline)) void generic_offs_body(const int MR, int64_t kc, int64_t ks,
+                                                                     const int64_t *off, const float *const *a,
+                                                                     const float *w, float *c, int64_t ldc,
+                                                                     int64_t nc, const conv_epi *ep)
+{
+    float acc[GEN_MR][GEN_NR];
+    memset(acc, 0, sizeof acc);
+    for (int64_t t = 0; t < ks; t++)
+        for (int64_t p = 0; p < kc; p++, w += GEN_NR)
+            for (int i = 0; i < MR; i++) {
+                float av = a[i][off[t] + p];
+                for (int j = 0; j < GEN_NR; j++) acc[i][j] += av * w[j];
+            }
+    generic_store(MR, acc, c, ldc, nc, ep);
 }
 
 #define GEN_TILE(R)                                                                                \
@@ -40,6 +62,11 @@ static inline __attribute__((always_inline)) void generic_body(const int MR, int
                                  float *c, int64_t ldc, int64_t nc, const conv_epi *ep)            \
     {                                                                                              \
         generic_body(R, kc, ks, a, w, c, ldc, nc, ep);                                             \
+    }                                                                                              \
+    static void generic_offs_##R(int64_t kc, int64_t ks, const int64_t *off, const float *const *a,   \
+                                 const float *w, float *c, int64_t ldc, int64_t nc, const conv_epi *ep) \
+    {                                                                                              \
+        generic_offs_body(R, kc, ks, off, a, w, c, ldc, nc, ep);                                   \
     }
 GEN_TILE(1)
 GEN_TILE(2)
@@ -104,6 +131,8 @@ const igemm_ukernel igemm_f32_generic = {
     {NULL, generic_tile_1, generic_tile_2, generic_tile_3, generic_tile_4},
     0, {NULL},
     generic_dwconv, generic_dw_row, generic_dw_row, generic_dw_row, generic_max_pool, generic_sum_pool,
+    {NULL, generic_offs_1, generic_offs_2, generic_offs_3, generic_offs_4},
+    {NULL},
 };
 
 const igemm_ukernel *igemm_ukernel_for_isa(onyx_isa isa)

@@ -40,6 +40,16 @@ typedef struct conv_epi {
 typedef void (*igemm_tile_fn)(int64_t kc, int64_t ks, const float *const *a, const float *w,
                               float *c, int64_t ldc, int64_t nc, const conv_epi *ep);
 
+/* The same tile with its A operand at the same offsets from one pointer per
+ * row (the corner of the row's window):
+ * c[i*ldc + j] = act(sum over t < ks, p < kc of a[i][off[t] + p] * w[(t*kc + p)*NR + j]
+ *                    + bias[j] + z[i*ldz + j]).
+ * A tile whose windows lie inside the image needs no per-tap pointer table:
+ * off[t] is where tap t lies from the corner (NHWC: kc = C; a zero-padded
+ * NCHW image: one offset per channel and kernel row, kc = kW). */
+typedef void (*igemm_offs_fn)(int64_t kc, int64_t ks, const int64_t *off, const float *const *a, const float *w,
+                              float *c, int64_t ldc, int64_t nc, const conv_epi *ep);
+
 /* Depthwise conv, one output pixel, every channel:
  * out[c] = act(bias[c] + sum over t < taps of in[t][c] * w[t*cstride + c] + z[c]). */
 typedef void (*dwconv_fn)(int64_t channels, int taps, const float *const *in, const float *w,
@@ -75,6 +85,8 @@ typedef struct igemm_ukernel {
     dwconv_fn dwconv;
     dwconv_row_fn dw_row, dw_row_3x3, dw_row_5x5; /* any kernel, and the weights-in-registers forms */
     pool_fn max_pool, sum_pool;
+    igemm_offs_fn offs[IGEMM_MAX_MR + 1];     /* offs[r]: r rows, a full strip */
+    igemm_offs_fn offs_narrow[IGEMM_MAX_MR + 1];
 } igemm_ukernel;
 
 /* The microkernels for exactly this ISA, or NULL when not compiled in or not

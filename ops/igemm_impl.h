@@ -54,6 +54,19 @@ SIMD_FN void igemm_store(const conv_epi *ep, vf v, float *dst, const float *zr, 
     else vf_store_n(dst + j, v, n);
 }
 
+/* The MR x nc accumulators of a tile through the epilogue into c. */
+SIMD_FN void igemm_store_tile(const int MR, const int NV, const vf *acc0, const vf *acc1, float *c, int64_t ldc,
+                              int64_t nc, const conv_epi *ep)
+{
+    int64_t n0 = nc < VF_N ? nc : VF_N, n1 = nc - n0;
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        const float *zr = ep->z ? ep->z + i * ep->ldz : NULL;
+        igemm_store(ep, acc0[i], c + i * ldc, zr, 0, n0);
+        if (NV == 2 && n1 > 0) igemm_store(ep, acc1[i], c + i * ldc, zr, VF_N, n1);
+    }
+}
+
 SIMD_FN void igemm_body(const int MR, const int NV, int64_t kc, int64_t ks, const float *const *a,
                         const float *w, float *c, int64_t ldc, int64_t nc, const conv_epi *ep)
 {
@@ -75,13 +88,34 @@ SIMD_FN void igemm_body(const int MR, const int NV, int64_t kc, int64_t ks, cons
             }
         }
     }
-    int64_t n0 = nc < VF_N ? nc : VF_N, n1 = nc - n0;
+    igemm_store_tile(MR, NV, acc0, acc1, c, ldc, nc, ep);
+}
+
+/* igemm_offs_fn: per tap one offset, the same for every row. */
+SIMD_FN void igemm_offs_body(const int MR, const int NV, int64_t kc, int64_t ks, const int64_t *off,
+                             const float *const *a, const float *w, float *c, int64_t ldc, int64_t nc,
+                             const conv_epi *ep)
+{
+    vf acc0[IGEMM_MR], acc1[IGEMM_MR];
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; i++) {
-        const float *zr = ep->z ? ep->z + i * ep->ldz : NULL;
-        igemm_store(ep, acc0[i], c + i * ldc, zr, 0, n0);
-        if (NV == 2 && n1 > 0) igemm_store(ep, acc1[i], c + i * ldc, zr, VF_N, n1);
+    for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = vf_zero();
+    for (int64_t t = 0; t < ks; t++) {
+        const float *ap[IGEMM_MR];
+        const int64_t o = off[t];
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) ap[i] = a[i] + o;
+        for (int64_t p = 0; p < kc; p++) {
+            vf b0 = vf_load(w), b1 = NV == 2 ? vf_load(w + VF_N) : vf_zero();
+            w += NV * VF_N;
+#pragma GCC unroll 8
+            for (int i = 0; i < MR; i++) {
+                vf av = vf_set1(ap[i][p]);
+                acc0[i] = vf_fmadd(av, b0, acc0[i]);
+                if (NV == 2) acc1[i] = vf_fmadd(av, b1, acc1[i]);
+            }
+        }
     }
+    igemm_store_tile(MR, NV, acc0, acc1, c, ldc, nc, ep);
 }
 
 #define IGEMM_TILE_FN(R, NV)                                                                              \
@@ -90,6 +124,11 @@ SIMD_FN void igemm_body(const int MR, const int NV, int64_t kc, int64_t ks, cons
                                                   const conv_epi *ep)                                     \
     {                                                                                                     \
         igemm_body(R, NV, kc, ks, a, w, c, ldc, nc, ep);                                                  \
+    }    SIMD_TARGET static void igemm_offs_##R##_##NV(int64_t kc, int64_t ks, const int64_t *off,             \
+                                                  const float *const *a, const float *w, float *c,        \
+                                                  int64_t ldc, int64_t nc, const conv_epi *ep)            \
+    {                                                                                                     \
+        igemm_offs_body(R, NV, kc, ks, off, a, w, c, ldc, nc, ep);                                        \
     }
 IGEMM_TILE_FN(1, 1) IGEMM_TILE_FN(2, 1) IGEMM_TILE_FN(3, 1) IGEMM_TILE_FN(4, 1)
 IGEMM_TILE_FN(5, 1) IGEMM_TILE_FN(6, 1)
@@ -99,8 +138,10 @@ IGEMM_TILE_FN(5, 2) IGEMM_TILE_FN(6, 2)
 IGEMM_TILE_FN(7, 1) IGEMM_TILE_FN(8, 1)
 IGEMM_TILE_FN(7, 2) IGEMM_TILE_FN(8, 2)
 #define IGEMM_TALL(NV) , igemm_tile_7_##NV, igemm_tile_8_##NV
+#define IGEMM_TALL_OFFS(NV) , igemm_offs_7_##NV, igemm_offs_8_##NV
 #else
 #define IGEMM_TALL(NV)
+#define IGEMM_TALL_OFFS(NV)
 #endif
 #undef IGEMM_TILE_FN
 
@@ -261,6 +302,11 @@ const igemm_ukernel IGEMM_TABLE = {
     IGEMM_DW_5X5,
     igemm_max_pool,
     igemm_sum_pool,
+    {NULL, igemm_offs_1_2, igemm_offs_2_2, igemm_offs_3_2, igemm_offs_4_2, igemm_offs_5_2,
+     igemm_offs_6_2 IGEMM_TALL_OFFS(2)},
+    {NULL, igemm_offs_1_1, igemm_offs_2_1, igemm_offs_3_1, igemm_offs_4_1, igemm_offs_5_1,
+     igemm_offs_6_1 IGEMM_TALL_OFFS(1)},
 };
 #undef IGEMM_TALL
+#undef IGEMM_TALL_OFFS
 #undef IGEMM_DW_5X5

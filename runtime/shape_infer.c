@@ -322,7 +322,14 @@ static bool sf_nhwc_conv(sctx *c)
 {
     const si_value *x = IN(c, 0), *w = IN(c, 1);
     int64_t d[4];
-    if (!x || !w || w->rank != 4 || !nhwc_window(c, x, w->dims + 2, false, d)) return false;
+    if (!x || !w || w->rank != 4) return false;
+    if (k_attr_int(&c->kc, "nchw_input", 0)) {
+        /* X is N x C x H x W: the NCHW window, Y still NHWC */
+        if (x->rank != 4 || !window_out(c, x, w->dims + 2, 2, false, d + 1)) return false;
+        d[0] = x->dims[0];
+    } else if (!nhwc_window(c, x, w->dims + 2, false, d)) {
+        return false;
+    }
     d[3] = w->dims[0];
     return set_out(c, 0, x->dtype, 4, d);
 }

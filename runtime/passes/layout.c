@@ -18,8 +18,12 @@
  *    (-> ReduceMean/ReduceMax over axes 1, 2).
  * 3. A Transpose to NHWC of a Transpose to NCHW cancels: its readers take the
  *    NHWC value directly.
- * Steps 1 (pools) to 3 repeat until nothing changes, then the Transposes
- * nobody reads are dropped. What is left are Transposes at the edges of the
+ * Steps 1 (pools) to 3 repeat until nothing changes.
+ * 4. An NhwcConv whose input is still a Transpose to NHWC of an image with at
+ *    most 4 channels (the RGB stem) reads that image in NCHW itself
+ *    (nchw_input=1): its kernel pads the image into a scratch copy anyway,
+ *    so the Transpose would only cost a pass over the input.
+ * Then the Transposes nobody reads are dropped. What is left are Transposes at the edges of the
  * region (the graph input, Flatten before the classifier, ops without an
  * NHWC form) -- a transpose of an [N, C, 1, 1] tensor after a global pool
  * moves no data that matters.
@@ -39,6 +43,10 @@ static const int64_t nhwc_axis[4] = {0, 3, 1, 2};
 #define MAX_NODE_INPUTS 16
 /* NHWC convs with more taps run the reference bridge: not worth moving */
 #define MAX_TAPS 64
+/* Step 4: images of at most this many channels, kernels of at most
+ * NCHW_MAX_DEPTH channels x taps (the NCHW kernel's offset table) */
+#define NCHW_MAX_CHANNELS 4
+#define NCHW_MAX_DEPTH 512
 
 typedef struct layout_ctx {
     pass_ctx *c;
@@ -574,6 +582,31 @@ static bool cancel_pair(pass_ctx *c, int i)
     return true;
 }
 
+/* ---- step 4: the RGB stem reads NCHW ---- */
+
+static void absorb_input_transpose(layout_ctx *lc, int i)
+{
+    pass_ctx *c = lc->c;
+    onyx_node *n = &c->g->nodes[i];
+    if (strcmp(n->domain, "ai.onyx") || strcmp(n->op_type, "NhwcConv") || ge_attr_int(n, "group", 1) != 1 ||
+        ge_attr_int(n, "nchw_input", 0))
+        return;
+    int p = ge_producer(c->g, n->inputs[0]);
+    if (p < 0 || !is_perm(&c->g->nodes[p], to_nhwc)) return;
+    const char *src = c->g->nodes[p].inputs[0];
+    const pass_shape *xs = pass_shape_of(c, src);
+    const onyx_tensor *w = ge_const_info(c->g, n->inputs[1]);
+    if (!xs || xs->rank != 4 || xs->dtype != ONYX_FLOAT || xs->dims[1] <= 0 || xs->dims[1] > NCHW_MAX_CHANNELS ||
+        !w || w->rank != 4 || w->dims[1] != xs->dims[1] || w->dims[1] * w->dims[2] * w->dims[3] > NCHW_MAX_DEPTH)
+        return;
+    if (!ge_set_attr_int(c->m, n, "nchw_input", 1)) {
+        lc->oom = true;
+        return;
+    }
+    n->inputs[0] = src;
+    pass_note(c, "Transpose absorbed (NhwcConv reads NCHW)");
+}
+
 /* One sweep over the graph; true when something changed. */
 static bool sweep(layout_ctx *lc)
 {
@@ -624,6 +657,8 @@ onyx_status pass_layout(pass_ctx *c, onyx_error *err)
         if (!sweep(&lc)) break;
         pass_remove_unused(c);
     }
+    for (int i = 0; i < c->g->n_nodes && !lc.oom; i++)
+        if (!ge_dead(&c->g->nodes[i])) absorb_input_transpose(&lc, i);
     if (lc.oom) return pass_fail(err, ONYX_E_NOMEM, "out of memory in the layout pass");
     pass_remove_unused(c);
     return ONYX_OK;

@@ -6,7 +6,8 @@
  * on random shapes: 1x1, 2x2, 3x3, 5x5, 7x7 and rectangular kernels, strides,
  * dilations, asymmetric pads, auto_pad, ceil_mode, groups, depthwise,
  * channel counts around the vector widths (1, 3, 17, 24, 40, 65...), batch,
- * residual Z, every activation. The fast paths must stay within float
+ * residual Z, every activation; dense convs also reading X in NCHW
+ * (nchw_input). The fast paths must stay within float
  * rounding of the reference, give the same bits on 1 and 3 threads, and the
  * NHWC operators without prepared weights (the NCHW bridge) must reproduce
  * the reference exactly. The binary re-runs itself under each lower ISA. */
@@ -49,6 +50,32 @@ static int64_t channel_count(void)
 {
     static const int64_t pick[] = {1, 3, 8, 16, 17, 24, 32, 40, 48, 65};
     return pick[rnd(10)];
+}
+
+/* NhwcConv call nc against the NCHW reference yref: prepared on 1 and 3
+ * threads (within tol, the same bits on both), and unprepared (the NCHW
+ * bridge: the reference's own bits). */
+static void check_nhwc_conv(const op_call *nc, onyx_threads *tp1, onyx_threads *tp3, const onyx_tensor *yref,
+                            double tol, const char *what)
+{
+    onyx_tensor y1, y3, yb;
+    onyx_error e1, e3, eb;
+    onyx_status s1 = op_run(nc, true, tp1, &y1, &e1), s3 = op_run(nc, true, tp3, &y3, &e3);
+    onyx_status sb = op_run(nc, false, tp3, &yb, &eb);
+    CHECK(s1 == ONYX_OK && s3 == ONYX_OK && sb == ONYX_OK, "%s: status %d %d %d (%s %s)", what, s1, s3, sb,
+          e1.message, eb.message);
+    if (s1 == ONYX_OK && s3 == ONYX_OK && sb == ONYX_OK) {
+        double err = nhwc_error(&y1, yref);
+        CHECK(err >= 0 && err < tol, "%s: error %g (tolerance %g)", what, err, tol);
+        int64_t cnt = tensor_numel_of(4, y1.dims);
+        CHECK(tensor_numel_of(4, y3.dims) == cnt && memcmp(y1.data, y3.data, (size_t)cnt * sizeof(float)) == 0,
+              "%s: 3 threads differ from 1", what);
+        CHECK(nhwc_error(&yb, yref) == 0, "%s: the NCHW bridge differs from the reference (%g)", what,
+              nhwc_error(&yb, yref));
+    }
+    tensor_release(&y1);
+    tensor_release(&y3);
+    tensor_release(&yb);
 }
 
 static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter)
@@ -106,26 +133,16 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter)
     onyx_tensor *xn = to_nhwc(x), *zn = z ? to_nhwc(z) : NULL;
     nc.in[0] = xn;
     if (z) nc.in[3] = zn;
-    onyx_tensor y1, y3, yb;
-    onyx_error e1, e3, eb;
-    onyx_status s1 = op_run(&nc, true, tp1, &y1, &e1), s3 = op_run(&nc, true, tp3, &y3, &e3);
-    onyx_status sb = op_run(&nc, false, tp3, &yb, &eb);
-    CHECK(s1 == ONYX_OK && s3 == ONYX_OK && sb == ONYX_OK, "%s: status %d %d %d (%s %s)", what, s1, s3, sb,
-          e1.message, eb.message);
-    if (s1 == ONYX_OK && s3 == ONYX_OK && sb == ONYX_OK) {
-        double err = nhwc_error(&y1, &yref);
-        /* float sums of K = C/group * kH * kW terms in another order */
-        double tol = 2e-5 + 3e-6 * sqrt((double)(c / grp * kh * kw));
-        CHECK(err >= 0 && err < tol, "%s: error %g (tolerance %g)", what, err, tol);
-        int64_t cnt = tensor_numel_of(4, y1.dims);
-        CHECK(tensor_numel_of(4, y3.dims) == cnt && memcmp(y1.data, y3.data, (size_t)cnt * sizeof(float)) == 0,
-              "%s: 3 threads differ from 1", what);
-        CHECK(nhwc_error(&yb, &yref) == 0, "%s: the NCHW bridge differs from the reference (%g)", what,
-              nhwc_error(&yb, &yref));
+    /* float sums of K = C/group * kH * kW terms in another order */
+    double tol = 2e-5 + 3e-6 * sqrt((double)(c / grp * kh * kw));
+    check_nhwc_conv(&nc, tp1, tp3, &yref, tol, what);
+    if (grp == 1) {
+        /* the same conv reading X in NCHW (the layout pass's RGB stem) */
+        nc.in[0] = x;
+        nc.attr[nc.n_attr++] = attr_int("nchw_input", 1);
+        strncat(what, " nchw_input", sizeof what - strlen(what) - 1);
+        check_nhwc_conv(&nc, tp1, tp3, &yref, tol, what);
     }
-    tensor_release(&y1);
-    tensor_release(&y3);
-    tensor_release(&yb);
     onyx_tensor_free(xn);
     onyx_tensor_free(zn);
 out:
