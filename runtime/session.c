@@ -626,6 +626,16 @@ static bool inplace_op(const onyx_node *n)
     return false;
 }
 
+/* The input of a fused op whose element i is read only to compute output
+ * element i, before that element is written (the residual Z of an NHWC conv,
+ * added in the epilogue of the tile that stores the same elements), or -1. */
+static int residual_input(const onyx_node *n)
+{
+    if (strcmp(n->domain, "ai.onyx") || strcmp(n->op_type, "NhwcConv") || n->n_inputs < 4 || !n->inputs[3][0])
+        return -1;
+    return 3;
+}
+
 /* Ops whose output is input 0's elements under another shape: the output can
  * take input 0's bytes, which makes them free (the kernel skips the copy). */
 static bool view_op(const onyx_node *n)
@@ -785,17 +795,23 @@ static void make_plan(onyx_session *s, const onyx_tensor *const *bound)
         p->planned_bytes += bufs[sl].size;
         p->n_planned++;
     }
-    /* in place: an elementwise node's output takes the bytes of an input of the
-     * same dtype and shape that is an activation dying at this node */
+    /* in place: an elementwise node's output (or a conv's, over its
+     * residual) takes the bytes of an input of the same dtype and shape that
+     * is an activation dying at this node */
     for (int i = 0; i < nn; i++) {
         const exec_node *en = &eg->nodes[i];
         const bool view = view_op(en->node);
-        if ((!view && !inplace_op(en->node)) || en->node->n_outputs < 1) continue;
+        const int res = residual_input(en->node);
+        if ((!view && res < 0 && !inplace_op(en->node)) || en->node->n_outputs < 1) continue;
         int o = en->out[0];
         if (o < 0 || !bufs[o].size) continue;
-        for (int k = 0; k < (view ? 1 : en->node->n_inputs); k++) {
+        for (int k = res < 0 ? 0 : res; k < (view ? 1 : res < 0 ? en->node->n_inputs : res + 1); k++) {
             int x = en->in[k];
             if (x < 0 || !bufs[x].size || taken[x] || eg->last_use[x] != i) continue;
+            /* the residual must not also be an operand the conv reads elsewhere */
+            bool other_use = false;
+            for (int j = 0; res >= 0 && j < en->node->n_inputs; j++) other_use |= j != k && en->in[j] == x;
+            if (other_use) continue;
             if (view ? bufs[x].size != bufs[o].size || p->vals[x].dtype != p->vals[o].dtype
                      : !same_shape(&p->vals[x], &p->vals[o]))
                 continue;

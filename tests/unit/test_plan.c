@@ -266,6 +266,63 @@ static void test_session_replan(void)
     onyx_model_free(m);
 }
 
+/* NHWC convs with a residual: x [1,6,5,16] -> a = Relu(x) -> c1 = NhwcConv
+ * 1x1 (a) -> c2 = NhwcConv 5x5 (c1, Z = c1) -> c3 = NhwcConv 3x3 (c2, Z = a)
+ * -> y = Relu(c3). c3 writes over a (its last reader, read only at the
+ * elements it writes); c2 must not write over c1, which its window still
+ * reads after the first tiles are stored. */
+static const char *conv_init(onyx_model *m, const char *name, int64_t k)
+{
+    int64_t d[4] = {16, 16, k, k};
+    onyx_tensor *w = ge_new_tensor(m, ONYX_FLOAT, 4, d);
+    for (int64_t i = 0; i < 16 * 16 * k * k; i++) ((float *)w->data)[i] = (float)sin(0.7 * (double)i) * 0.1f;
+    return ge_add_init(m, m->graph, name, w);
+}
+
+static void nhwc_conv(onyx_model *m, const char *x, const char *w, const char *z, int64_t pad, const char *out)
+{
+    const char *in[4] = {x, w, "", z};
+    const char *outs[1] = {out};
+    onyx_node *n = ge_add_node(m, m->graph, "NhwcConv", "ai.onyx", out, z ? 4 : 2, in, 1, outs);
+    ge_set_attr_ints(m, n, "pads", 4, (int64_t[]){pad, pad, pad, pad});
+}
+
+static void test_residual_inplace(void)
+{
+    onyx_model *m = new_model(17);
+    CHECK(ge_import_domain(m, "ai.onyx", 1), "import ai.onyx");
+    int64_t dims[4] = {1, 6, 5, 16};
+    add_input(m, "x", 4, dims);
+    node(m, "Relu", "x", NULL, "a");
+    nhwc_conv(m, "a", conv_init(m, "w1", 1), NULL, 0, "c1");
+    nhwc_conv(m, "c1", conv_init(m, "w2", 5), "c1", 2, "c2");
+    nhwc_conv(m, "c2", conv_init(m, "w3", 3), "a", 1, "c3");
+    node(m, "Relu", "c3", NULL, "y");
+    add_output(m, "y");
+    onyx_session *s, *heap;
+    onyx_error err;
+    onyx_session_options planned = {.threads = 1}, unplanned = {.threads = 1, .no_memory_plan = 1};
+    CHECK(onyx_session_create(m, &planned, &s, &err) == ONYX_OK, "%s", err.message);
+    CHECK(onyx_session_create(m, &unplanned, &heap, &err) == ONYX_OK, "%s", err.message);
+    onyx_memory_info mi;
+    onyx_session_memory_info(s, &mi);
+    CHECK(mi.inplace_values == 1, "in place %d (only c3 over a)", mi.inplace_values);
+    onyx_tensor *x = onyx_tensor_create(ONYX_FLOAT, 4, dims);
+    for (int64_t i = 0; i < 480; i++) ((float *)onyx_tensor_data(x))[i] = (float)cos(0.13 * (double)i);
+    const char *names[1] = {"x"};
+    const onyx_tensor *ins[1] = {x};
+    CHECK(onyx_session_run(s, 1, names, ins, &err) == ONYX_OK, "%s", err.message);
+    CHECK(onyx_session_run(heap, 1, names, ins, &err) == ONYX_OK, "%s", err.message);
+    const onyx_tensor *y = onyx_session_output(s, 0), *yh = onyx_session_output(heap, 0);
+    CHECK(onyx_tensor_numel(y) == 480 && onyx_tensor_numel(yh) == 480 &&
+              !memcmp(onyx_tensor_data((onyx_tensor *)y), onyx_tensor_data((onyx_tensor *)yh), 480 * sizeof(float)),
+          "planned and unplanned runs differ");
+    onyx_tensor_free(x);
+    onyx_session_free(s);
+    onyx_session_free(heap);
+    onyx_model_free(m);
+}
+
 /* Reshape to a shape computed from Shape->Gather->Unsqueeze->Concat: the plan
  * knows r's size only if constant evaluation resolves the chain. */
 static void test_shape_chain(void)
@@ -390,6 +447,7 @@ int main(void)
     test_assign_random();
     test_session_static();
     test_session_replan();
+    test_residual_inplace();
     test_shape_chain();
     test_mmap_load();
     printf("test_plan: %d passed, %d failed\n", passed, failed);
