@@ -247,21 +247,56 @@ SIMD_TARGET static void igemm_dw_row_5x5(const dw_row_args *a) { igemm_dw_row_bo
 #endif
 
 /* The largest non-NaN value of the taps, `empty` when there is none (the
- * reference's semantics): m stays NaN until a number arrives. */
+ * reference's semantics): C's fmax ignores a NaN operand, so m stays NaN
+ * until a number arrives. NV vectors of channels at once: NV independent
+ * chains of fmax, which takes several dependent instructions on x86. */
+SIMD_FN void igemm_max_pool_block(const int NV, int64_t c, int64_t n, int taps, const float *const *in, float *out,
+                                  float empty)
+{
+    const bool full = n == VF_N;
+    vf m[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) m[v] = vf_set1(NAN);
+    for (int t = 0; t < taps; t++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            m[v] = vf_fmax(m[v], full ? vf_load(in[t] + c + v * VF_N) : vf_load_n(in[t] + c, n));
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        vf r = vf_select(vf_isnan(m[v]), m[v], vf_set1(empty));
+        if (full) vf_store(out + c + v * VF_N, r);
+        else vf_store_n(out + c, r, n);
+    }
+}
+
 SIMD_TARGET static void igemm_max_pool(int64_t channels, int taps, const float *const *in, float *out,
                                        float empty)
 {
-    for (int64_t c = 0; c < channels; c += VF_N) {
-        int64_t n = channels - c < VF_N ? channels - c : VF_N;
-        bool full = n == VF_N;
-        vf m = vf_set1(NAN);
-        for (int t = 0; t < taps; t++) {
-            /* C's fmax: a NaN operand is ignored, so m stays NaN until a number comes */
-            m = vf_fmax(m, full ? vf_load(in[t] + c) : vf_load_n(in[t] + c, n));
-        }
-        m = vf_select(vf_isnan(m), m, vf_set1(empty));
-        if (full) vf_store(out + c, m);
-        else vf_store_n(out + c, m, n);
+    int64_t c = 0;
+    for (; c + 4 * VF_N <= channels; c += 4 * VF_N) igemm_max_pool_block(4, c, VF_N, taps, in, out, empty);
+    for (; c + 2 * VF_N <= channels; c += 2 * VF_N) igemm_max_pool_block(2, c, VF_N, taps, in, out, empty);
+    for (; c < channels; c += VF_N)
+        igemm_max_pool_block(1, c, channels - c < VF_N ? channels - c : VF_N, taps, in, out, empty);
+}
+
+/* The sum of the taps times scale, NV vectors of channels at once (NV
+ * independent chains of additions). */
+SIMD_FN void igemm_sum_pool_block(const int NV, int64_t c, int64_t n, int taps, const float *const *in, float *out,
+                                  float scale)
+{
+    const bool full = n == VF_N;
+    vf s[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) s[v] = vf_zero();
+    for (int t = 0; t < taps; t++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            s[v] = vf_add(s[v], full ? vf_load(in[t] + c + v * VF_N) : vf_load_n(in[t] + c, n));
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        vf r = vf_mul(s[v], vf_set1(scale));
+        if (full) vf_store(out + c + v * VF_N, r);
+        else vf_store_n(out + c, r, n);
     }
 }
 
@@ -269,15 +304,10 @@ SIMD_TARGET static void igemm_sum_pool(int64_t channels, int taps, const float *
                                        float scale)
 {
     int64_t c = 0;
-    for (; c < channels; c += VF_N) {
-        int64_t n = channels - c < VF_N ? channels - c : VF_N;
-        bool full = n == VF_N;
-        vf s = vf_zero();
-        for (int t = 0; t < taps; t++) s = vf_add(s, full ? vf_load(in[t] + c) : vf_load_n(in[t] + c, n));
-        s = vf_mul(s, vf_set1(scale));
-        if (full) vf_store(out + c, s);
-        else vf_store_n(out + c, s, n);
-    }
+    for (; c + 4 * VF_N <= channels; c += 4 * VF_N) igemm_sum_pool_block(4, c, VF_N, taps, in, out, scale);
+    for (; c + 2 * VF_N <= channels; c += 2 * VF_N) igemm_sum_pool_block(2, c, VF_N, taps, in, out, scale);
+    for (; c < channels; c += VF_N)
+        igemm_sum_pool_block(1, c, channels - c < VF_N ? channels - c : VF_N, taps, in, out, scale);
 }
 
 const igemm_ukernel IGEMM_TABLE = {

@@ -31,9 +31,28 @@ static void pool_pixels(void *arg, int64_t begin, int64_t end)
     const pool_geom *g = j->g;
     const int64_t ih = g->in[0], iw = g->in[1], oh = g->out[0], ow = g->out[1];
     const float *in[POOL_MAX_TAPS];
+    /* a window inside the image: tap t at off[t] floats from its corner */
+    int64_t off[POOL_MAX_TAPS];
+    const int taps = (int)(g->k[0] * g->k[1]);
+    for (int64_t ky = 0, t = 0; ky < g->k[0]; ky++)
+        for (int64_t kx = 0; kx < g->k[1]; kx++) off[t++] = (ky * g->d[0] * iw + kx * g->d[1]) * j->c;
+    const int64_t ey = (g->k[0] - 1) * g->d[0], ex = (g->k[1] - 1) * g->d[1];
+    /* the window of pixel `begin`, then one step along per pixel */
+    int64_t img = begin / (oh * ow), r = begin % (oh * ow), oy = r / ow, ox = r % ow;
     for (int64_t q = begin; q < end; q++) {
-        int64_t img = q / (oh * ow), r = q % (oh * ow), y0 = (r / ow) * g->s[0] - g->pb[0],
-                x0 = (r % ow) * g->s[1] - g->pb[1];
+        if (ox == ow) {
+            ox = 0;
+            if (++oy == oh) oy = 0, img++;
+        }
+        const int64_t y0 = oy * g->s[0] - g->pb[0], x0 = ox++ * g->s[1] - g->pb[1];
+        float *out = j->y + q * j->c;
+        if (y0 >= 0 && y0 + ey < ih && x0 >= 0 && x0 + ex < iw) {
+            const float *corner = j->x + ((img * ih + y0) * iw + x0) * j->c;
+            for (int t = 0; t < taps; t++) in[t] = corner + off[t];
+            if (j->is_max) j->uk->max_pool(j->c, taps, in, out, -FLT_MAX);
+            else j->uk->sum_pool(j->c, taps, in, out, (float)(1.0 / taps)); /* every tap counts */
+            continue;
+        }
         int n = 0;
         int64_t padded_y = 0, padded_x = 0;
         for (int64_t ky = 0; ky < g->k[0]; ky++) {
@@ -46,7 +65,6 @@ static void pool_pixels(void *arg, int64_t begin, int64_t end)
             }
         }
         for (int64_t kx = 0; kx < g->k[1]; kx++) padded_x += x0 + kx * g->d[1] < iw + g->pe[1];
-        float *out = j->y + q * j->c;
         if (j->is_max) {
             j->uk->max_pool(j->c, n, in, out, -FLT_MAX);
         } else {
