@@ -195,26 +195,40 @@ size_t qgemm_packed_b_bytes(const qgemm_ukernel *uk, int64_t ks, int64_t kc, int
 }
 
 /* The common case of a run-time B (an activation x activation product): one
- * tap, rows of n contiguous bytes, no split planes. Four rows at a time. */
+ * tap, rows of n contiguous bytes, no split planes. Four rows at a time, each
+ * a plain loop over the columns (the compiler vectorizes the interleave and
+ * the column sums), packed a panel of at most QGEMM_MAX_NR columns at a time. */
+#define QGEMM_MAX_NR 32
 static void pack_rows(int NR, int64_t kc, int64_t n, const uint8_t *src, int64_t cs,
                       bool src_unsigned, int8_t *dst, int32_t *colsum)
 {
     /* uint8 b is stored as b - 128, which is b ^ 0x80 read as int8 */
-    uint8_t fx = src_unsigned ? 0x80 : 0;
+    const uint8_t fx = src_unsigned ? 0x80 : 0;
     int8_t *d = dst;
     for (int64_t j0 = 0; j0 < n; j0 += NR) {
-        int64_t nr = n - j0 < NR ? n - j0 : NR;
+        const int64_t nr = n - j0 < NR ? n - j0 : NR;
+        int32_t sum[QGEMM_MAX_NR] = {0};
         for (int64_t k0 = 0; k0 < kc; k0 += 4, d += NR * 4) {
-            memset(d, 0, (size_t)NR * 4);
-            for (int64_t r = 0; r < 4 && k0 + r < kc; r++) {
-                const uint8_t *row = src + (k0 + r) * cs + j0;
+            if (nr < NR || k0 + 4 > kc) memset(d, 0, (size_t)NR * 4);
+            if (k0 + 4 <= kc) {
+                const uint8_t *r0 = src + k0 * cs + j0, *r1 = r0 + cs, *r2 = r1 + cs, *r3 = r2 + cs;
                 for (int64_t jj = 0; jj < nr; jj++) {
-                    int8_t v = (int8_t)(row[jj] ^ fx);
-                    d[jj * 4 + r] = v;
-                    if (colsum) colsum[j0 + jj] += v;
+                    int8_t v0 = (int8_t)(r0[jj] ^ fx), v1 = (int8_t)(r1[jj] ^ fx), v2 = (int8_t)(r2[jj] ^ fx),
+                           v3 = (int8_t)(r3[jj] ^ fx);
+                    d[jj * 4] = v0, d[jj * 4 + 1] = v1, d[jj * 4 + 2] = v2, d[jj * 4 + 3] = v3;
+                    sum[jj] += v0 + v1 + v2 + v3;
                 }
+                continue;
             }
+            for (int64_t r = 0; k0 + r < kc; r++) /* the last 1-3 rows */
+                for (int64_t jj = 0; jj < nr; jj++) {
+                    int8_t v = (int8_t)(src[(k0 + r) * cs + j0 + jj] ^ fx);
+                    d[jj * 4 + r] = v;
+                    sum[jj] += v;
+                }
         }
+        if (colsum)
+            for (int64_t jj = 0; jj < nr; jj++) colsum[j0 + jj] = sum[jj];
     }
 }
 
@@ -223,9 +237,7 @@ void qgemm_pack_b(const qgemm_ukernel *uk, int64_t ks, int64_t kc, int64_t n, co
                   int32_t *colsum)
 {
     int NR = uk->nr, planes = uk->b_split ? 2 : 1;
-    if (ks == 1 && js == 1 && planes == 1) {
-        if (colsum)
-            for (int64_t j = 0; j < n; j++) colsum[j] = 0;
+    if (ks == 1 && js == 1 && planes == 1 && NR <= QGEMM_MAX_NR) {
         pack_rows(NR, kc, n, src, cs, src_unsigned, dst, colsum);
         return;
     }

@@ -229,6 +229,78 @@ static onyx_status qmm_read_params(onyx_kctx *k, const qmm_io *io, const onyx_te
     return ONYX_OK;
 }
 
+/* One run's matrices: the shared operands, the epilogue (ib set per slot)
+ * and the per-slot scratch for a runtime B (packed panels, then the column
+ * sums and terms). */
+typedef struct qmm_batch_job {
+    const qmm_state *s;
+    const qmm_shape *sh;
+    const onyx_tensor *B;
+    bool b_unsigned;
+    int32_t zak, zbk;
+    const uint8_t *abase;
+    const int32_t *rowc;
+    onyx_tensor *yi, *yf, *yq;
+    const onyx_tensor *Z;
+    qgemm_out o;
+    uint8_t *slots;
+    size_t per_slot, pack_bytes;
+    int n_slots;
+} qmm_batch_job;
+
+/* Output matrix bt with slot `slot`'s scratch; k NULL: on this thread only. */
+static void qmm_run_batch(const qmm_batch_job *j, const onyx_kctx *k, int64_t bt, int slot)
+{
+    const qmm_state *s = j->s;
+    const qmm_shape *sh = j->sh;
+    const int64_t M = sh->M, K = sh->K, N = sh->N;
+    qgemm_out o = j->o;
+    const int8_t *bpack = s->packed;
+    int64_t ai = 0, bi = 0;
+    if (!s->packed) {
+        uint8_t *mine = j->slots + (size_t)slot * j->per_slot;
+        int8_t *pack = (int8_t *)mine;
+        int32_t *colsum = (int32_t *)(void *)(mine + ((j->pack_bytes + 63) & ~(size_t)63)), *ib = colsum + N;
+        qmm_batch(sh, bt, &ai, &bi);
+        qgemm_pack_b(s->uk, 1, K, N, (const uint8_t *)j->B->data + bi * K * N, j->b_unsigned, 0, N, 1, pack, colsum);
+        for (int64_t c = 0; c < N; c++)
+            ib[c] = (int32_t)((uint32_t)(-(int64_t)j->zak * colsum[c]) + (uint32_t)(K * j->zak * j->zbk));
+        bpack = pack;
+        o.ib = ib;
+    } else {
+        o.ib = s->ib;
+    }
+    const int64_t mat_y = M * N;
+    qgemm_a a = {0};
+    a.rows = j->abase + ai * M * K;
+    a.rs = K;
+    a.ks = 1;
+    a.kc = K;
+    o.rowc = j->rowc ? j->rowc + ai * M : NULL;
+    o.yi = j->yi ? (int32_t *)j->yi->data + bt * mat_y : NULL;
+    o.yi_rs = N;
+    o.yf = j->yf ? (float *)j->yf->data + bt * mat_y : NULL;
+    o.yf_rs = N;
+    o.yq = j->yq ? (uint8_t *)j->yq->data + bt * mat_y : NULL;
+    o.yq_rs = N;
+    o.z = j->Z ? (const float *)j->Z->data + bt * mat_y : NULL;
+    o.z_rs = N;
+    qgemm_run(k, s->uk, M, N, &a, bpack, 0, &o);
+}
+
+/* Slot t of a run over whole matrices: its contiguous share of them (each
+ * matrix computed by one thread, so the bits do not depend on the count). */
+static void qmm_batches(void *arg, int64_t begin, int64_t end)
+{
+    const qmm_batch_job *j = arg;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t b0, b1;
+        b0 = t * j->sh->batches / j->n_slots;
+        b1 = (t + 1) * j->sh->batches / j->n_slots;
+        for (int64_t bt = b0; bt < b1; bt++) qmm_run_batch(j, NULL, bt, (int)t);
+    }
+}
+
 static onyx_status qmm_fast(onyx_kctx *k, int kind, qmm_state *s, bool *done)
 {
     const qmm_io *io = io_of(kind);
@@ -245,7 +317,7 @@ static onyx_status qmm_fast(onyx_kctx *k, int kind, qmm_state *s, bool *done)
     qmm_shape sh;
     bool fast;
     if ((st = qmm_shapes(k, A, B, s, trans_b, &sh, &fast)) || !fast) return st;
-    int64_t M = sh.M, K = sh.K, N = sh.N;
+    const int64_t K = sh.K, N = sh.N;
     float *pb = malloc((size_t)(2 * N + 1) * sizeof(float));
     if (!pb || !qmm_reserve(s, N)) {
         free(pb);
@@ -311,11 +383,15 @@ static onyx_status qmm_fast(onyx_kctx *k, int kind, qmm_state *s, bool *done)
     int32_t zak = qgemm_a_zero_point(s->uk, a_signed, (int32_t)p.za, &flip);
     bool b_unsigned = s->packed ? s->b_unsigned : B->dtype == ONYX_UINT8;
     int32_t zbk = (int32_t)p.zb[0] - (b_unsigned ? 128 : 0);
+    /* a runtime B (attention's heads): whole matrices to each thread when
+     * there are enough of them, each with its own packed B and column terms */
+    const int threads = k_num_threads(k);
+    const int slots = !s->packed && sh.batches >= threads && threads > 1 ? threads : 1;
     size_t a_bytes = (p.dynamic || flip) ? (size_t)na : 0;
     size_t pack_bytes = s->packed ? 0 : qgemm_packed_b_bytes(s->uk, 1, K, N);
-    size_t off_pack = (a_bytes + 63) & ~(size_t)63;
-    size_t off_cs = off_pack + ((pack_bytes + 63) & ~(size_t)63);
-    size_t off_rc = off_cs + (s->packed ? 0 : (size_t)N * sizeof(int32_t));
+    size_t off_slots = (a_bytes + 63) & ~(size_t)63;
+    size_t per_slot = ((pack_bytes + 63) & ~(size_t)63) + (s->packed ? 0 : (((size_t)N * 2 * sizeof(int32_t) + 63) & ~(size_t)63));
+    size_t off_rc = off_slots + per_slot * (size_t)slots;
     size_t total = off_rc + (zbk ? (size_t)a_rows * sizeof(int32_t) : 0);
     k_scratch_buf own = {0};
     uint8_t *scr = ql_scratch(k, QL_SCRATCH_SLOT, &own, total ? total : 64);
@@ -331,8 +407,6 @@ static onyx_status qmm_fast(onyx_kctx *k, int kind, qmm_state *s, bool *done)
         qgemm_flip_bytes(scr, A->data, na);
         abase = scr;
     }
-    int8_t *bpack = s->packed ? s->packed : (int8_t *)(scr + off_pack);
-    int32_t *colsum = s->packed ? s->colsum : (int32_t *)(scr + off_cs);
     int32_t *rowc = zbk ? (int32_t *)(scr + off_rc) : NULL;
     if (rowc) { /* -zb * the sum of each A row, in the kernel's domain */
         qgemm_row_sums(s->uk, abase, a_rows, K, K, rowc);
@@ -341,42 +415,26 @@ static onyx_status qmm_fast(onyx_kctx *k, int kind, qmm_state *s, bool *done)
     /* per-column scale: the dequantized product, or the QLinear multiplier */
     for (int64_t j = 0; j < N; j++)
         s->scale[j] = kind == QMM_QLINEAR ? p.sa * p.sb[j] / p.sy : p.sa * p.sb[j];
-    qgemm_out o = {0};
-    o.scale = s->scale;
-    o.fb = bias ? bias->data : NULL;
-    o.act = act;
-    o.p0 = p0;
-    o.p1 = p1;
-    o.inv_ys = kind == QMM_QLINEAR ? 1.0f : 1.0f / p.sy;
-    o.yzp = p.zy;
-    o.yq_signed = qdt == ONYX_INT8;
-    o.ib = s->ib;
-    int64_t mat_a = M * K, mat_y = M * N;
-    for (int64_t bt = 0; bt < sh.batches; bt++) {
-        int64_t ai = 0, bi = 0;
-        if (!s->packed) {
-            qmm_batch(&sh, bt, &ai, &bi);
-            qgemm_pack_b(s->uk, 1, K, N, (const uint8_t *)B->data + bi * K * N, b_unsigned, 0, N, 1,
-                         bpack, colsum);
-        }
-        if (!s->packed || bt == 0)
-            for (int64_t j = 0; j < N; j++)
-                s->ib[j] = (int32_t)((uint32_t)(-(int64_t)zak * colsum[j]) + (uint32_t)(K * zak * zbk));
-        qgemm_a a = {0};
-        a.rows = abase + ai * mat_a;
-        a.rs = K;
-        a.ks = 1;
-        a.kc = K;
-        o.rowc = rowc ? rowc + ai * M : NULL;
-        o.yi = yi ? (int32_t *)yi->data + bt * mat_y : NULL;
-        o.yi_rs = N;
-        o.yf = yf ? (float *)yf->data + bt * mat_y : NULL;
-        o.yf_rs = N;
-        o.yq = yq ? (uint8_t *)yq->data + bt * mat_y : NULL;
-        o.yq_rs = N;
-        o.z = Z ? (const float *)Z->data + bt * mat_y : NULL;
-        o.z_rs = N;
-        qgemm_run(k, s->uk, M, N, &a, bpack, 0, &o);
+    qmm_batch_job j = {s, &sh, B, b_unsigned, zak, zbk, abase, rowc, yi, yf, yq, Z, {0}, scr + off_slots, per_slot,
+                       pack_bytes, slots};
+    qgemm_out *o = &j.o;
+    o->scale = s->scale;
+    o->fb = bias ? bias->data : NULL;
+    o->act = act;
+    o->p0 = p0;
+    o->p1 = p1;
+    o->inv_ys = kind == QMM_QLINEAR ? 1.0f : 1.0f / p.sy;
+    o->yzp = p.zy;
+    o->yq_signed = qdt == ONYX_INT8;
+    if (s->packed) {
+        /* the column terms of the constant B, once */
+        for (int64_t c = 0; c < N; c++)
+            s->ib[c] = (int32_t)((uint32_t)(-(int64_t)zak * s->colsum[c]) + (uint32_t)(K * zak * zbk));
+        qmm_run_batch(&j, k, 0, 0);
+    } else if (slots > 1) {
+        k_parallel_for(k, slots, qmm_batches, &j);
+    } else {
+        for (int64_t bt = 0; bt < sh.batches; bt++) qmm_run_batch(&j, k, bt, 0);
     }
     k_scratch_free(&own);
     free(pb);
