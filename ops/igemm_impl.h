@@ -176,9 +176,51 @@ SIMD_TARGET static void igemm_dwconv(int64_t channels, int taps, const float *co
  * in registers (KH x KW known at compile time; 0 x 0 reads them from L1)
  * while the block walks the output row; columns whose taps all lie inside
  * the row skip the bounds checks. */
-#define DW_PIXELS 4
+#if defined(SIMD_AVX2)
+#define DW_VREGS 16
+#else
+#define DW_VREGS 32
+#endif
+#define DW_MAX_PIXELS 8
+
+/* NP neighbouring output pixels from ox, one block of channels, every tap
+ * inside the row: NP independent sums, so the FMAs overlap instead of
+ * waiting on one chain. */
+SIMD_FN void igemm_dw_pixels(const int NP, const int KH, const int KW, const dw_row_args *a, const vf *wv,
+                             int64_t ox, int64_t c, int64_t n)
+{
+    const int64_t C = a->c, ix0 = ox * a->sw - a->pw;
+    const bool full = n == VF_N;
+    vf acc[DW_MAX_PIXELS];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; p++) acc[p] = vf_zero();
+#pragma GCC unroll 5
+    for (int ky = 0; ky < KH; ky++) {
+        const float *row = a->rows[ky];
+        if (!row) continue;
+#pragma GCC unroll 5
+        for (int kx = 0; kx < KW; kx++) {
+            const float *px = row + (ix0 + kx * a->dw) * C + c;
+#pragma GCC unroll 8
+            for (int p = 0; p < NP; p++)
+                acc[p] = vf_fmadd(full ? vf_load(px + p * a->sw * C) : vf_load_n(px + p * a->sw * C, n),
+                                  wv[ky * KW + kx], acc[p]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; p++)
+        igemm_store(a->ep, acc[p], a->out + (ox + p) * C, a->z ? a->z + (ox + p) * C : NULL, c, n);
+}
+
 SIMD_FN void igemm_dw_row_body(const int KH, const int KW, const dw_row_args *a)
 {
+    /* pixels per pass: enough independent FMA chains to cover the FMA
+     * latency on both pipes (8), as far as the registers left beside the
+     * KH x KW weights allow (3x3: 8 on AVX-512 and NEON, 6 on AVX2; 5x5: 6);
+     * the last interior pixels of a row go 4 at a time */
+    const int NP = DW_VREGS - 1 - KH * KW >= DW_MAX_PIXELS ? DW_MAX_PIXELS
+                   : DW_VREGS - 1 - KH * KW >= 4             ? DW_VREGS - 1 - KH * KW
+                                                             : 4;
     const int64_t kh = KH ? KH : a->kh, kw = KW ? KW : a->kw, C = a->c;
     const int64_t lo = (a->pw + a->sw - 1) / a->sw;
     int64_t hi = a->iw - 1 + a->pw - (kw - 1) * a->dw;
@@ -191,28 +233,14 @@ SIMD_FN void igemm_dw_row_body(const int KH, const int KW, const dw_row_args *a)
 #pragma GCC unroll 25
         for (int t = 0; t < KH * KW; t++) wv[t] = vf_load(a->w + t * a->cstride + c);
         for (int64_t ox = 0; ox < a->ow; ox++) {
-            if (KH && ox >= lo && ox + DW_PIXELS <= hi) {
-                /* DW_PIXELS neighbouring pixels at once: independent sums,
-                 * so the FMAs overlap instead of waiting on one chain */
-                const int64_t ix0 = ox * a->sw - a->pw;
-                vf acc[DW_PIXELS];
-                for (int p = 0; p < DW_PIXELS; p++) acc[p] = vf_zero();
-#pragma GCC unroll 5
-                for (int ky = 0; ky < KH; ky++) {
-                    const float *row = a->rows[ky];
-                    if (!row) continue;
-#pragma GCC unroll 5
-                    for (int kx = 0; kx < KW; kx++) {
-                        const float *px = row + (ix0 + kx * a->dw) * C + c;
-#pragma GCC unroll 4
-                        for (int p = 0; p < DW_PIXELS; p++)
-                            acc[p] = vf_fmadd(full ? vf_load(px + p * a->sw * C) : vf_load_n(px + p * a->sw * C, n),
-                                              wv[ky * KW + kx], acc[p]);
-                    }
-                }
-                for (int p = 0; p < DW_PIXELS; p++)
-                    igemm_store(a->ep, acc[p], a->out + (ox + p) * C, a->z ? a->z + (ox + p) * C : NULL, c, n);
-                ox += DW_PIXELS - 1;
+            if (KH && ox >= lo && ox + NP <= hi) {
+                igemm_dw_pixels(NP, KH, KW, a, wv, ox, c, n);
+                ox += NP - 1;
+                continue;
+            }
+            if (KH && NP > 4 && ox >= lo && ox + 4 <= hi) {
+                igemm_dw_pixels(4, KH, KW, a, wv, ox, c, n);
+                ox += 3;
                 continue;
             }
             const bool inside = ox >= lo && ox < hi;
