@@ -20,9 +20,10 @@
 
 #include "igemm.h"
 
-SIMD_FN vf igemm_act(const conv_epi *ep, vf v)
+/* act(v); act is a compile-time constant where igemm_act_tile inlines it. */
+SIMD_FN vf igemm_act_as(gemm_act act, const conv_epi *ep, vf v)
 {
-    switch (ep->act) {
+    switch (act) {
     case GEMM_ACT_RELU: return vf_max(vf_zero(), v);
     case GEMM_ACT_CLIP: return vf_min(vf_set1(ep->p1), vf_max(vf_set1(ep->p0), v));
     case GEMM_ACT_LEAKY_RELU: return vf_select(vf_lt(v, vf_zero()), v, vf_mul(v, vf_set1(ep->p0)));
@@ -42,6 +43,31 @@ SIMD_FN vf igemm_act(const conv_epi *ep, vf v)
     }
 }
 
+SIMD_FN vf igemm_act(const conv_epi *ep, vf v) { return igemm_act_as(ep->act, ep, v); }
+
+/* The activation on count vectors: one dispatch for all of them (a switch
+ * per vector costs a tile with a short depth a sixth of its time). */
+SIMD_FN void igemm_act_tile(const conv_epi *ep, vf *v, const int count)
+{
+    switch (ep->act) {
+#define IGEMM_ACT_CASE(A)                                                                                 \
+    case A:                                                                                               \
+        _Pragma("GCC unroll 16") for (int i = 0; i < count; i++) v[i] = igemm_act_as(A, ep, v[i]);        \
+        return;
+        IGEMM_ACT_CASE(GEMM_ACT_RELU)
+        IGEMM_ACT_CASE(GEMM_ACT_CLIP)
+        IGEMM_ACT_CASE(GEMM_ACT_LEAKY_RELU)
+        IGEMM_ACT_CASE(GEMM_ACT_HARD_SWISH)
+        IGEMM_ACT_CASE(GEMM_ACT_HARD_SIGMOID)
+        IGEMM_ACT_CASE(GEMM_ACT_SIGMOID)
+        IGEMM_ACT_CASE(GEMM_ACT_SILU)
+        IGEMM_ACT_CASE(GEMM_ACT_TANH)
+        IGEMM_ACT_CASE(GEMM_ACT_GELU)
+#undef IGEMM_ACT_CASE
+    default: return;
+    }
+}
+
 /* Bias, residual and activation on the n (<= VF_N) values of v that belong
  * to channels j .. j+n-1 of row zr, then the store. */
 SIMD_FN void igemm_store(const conv_epi *ep, vf v, float *dst, const float *zr, int64_t j, int64_t n)
@@ -54,16 +80,41 @@ SIMD_FN void igemm_store(const conv_epi *ep, vf v, float *dst, const float *zr, 
     else vf_store_n(dst + j, v, n);
 }
 
-/* The MR x nc accumulators of a tile through the epilogue into c. */
+/* The MR x nc accumulators of a tile through the epilogue into c: bias and
+ * residual per vector, the activation over the whole tile at once, then the
+ * stores (the same operations per element as igemm_store). */
 SIMD_FN void igemm_store_tile(const int MR, const int NV, const vf *acc0, const vf *acc1, float *c, int64_t ldc,
                               int64_t nc, const conv_epi *ep)
 {
-    int64_t n0 = nc < VF_N ? nc : VF_N, n1 = nc - n0;
+    const int64_t n0 = nc < VF_N ? nc : VF_N, n1 = nc - n0;
+    const bool full0 = n0 == VF_N, full1 = n1 == VF_N, two = NV == 2 && n1 > 0;
+    vf v[2 * IGEMM_MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) v[i] = acc0[i], v[MR + i] = NV == 2 ? acc1[i] : vf_zero();
+    if (ep->bias) {
+        const vf b0 = full0 ? vf_load(ep->bias) : vf_load_n(ep->bias, n0);
+        const vf b1 = !two ? vf_zero() : full1 ? vf_load(ep->bias + VF_N) : vf_load_n(ep->bias + VF_N, n1);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) v[i] = vf_add(v[i], b0), v[MR + i] = vf_add(v[MR + i], b1);
+    }
+    if (ep->z) {
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            const float *zr = ep->z + i * ep->ldz;
+            v[i] = vf_add(v[i], full0 ? vf_load(zr) : vf_load_n(zr, n0));
+            if (two) v[MR + i] = vf_add(v[MR + i], full1 ? vf_load(zr + VF_N) : vf_load_n(zr + VF_N, n1));
+        }
+    }
+    igemm_act_tile(ep, v, NV * MR);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
-        const float *zr = ep->z ? ep->z + i * ep->ldz : NULL;
-        igemm_store(ep, acc0[i], c + i * ldc, zr, 0, n0);
-        if (NV == 2 && n1 > 0) igemm_store(ep, acc1[i], c + i * ldc, zr, VF_N, n1);
+        float *dst = c + i * ldc;
+        if (full0) vf_store(dst, v[i]);
+        else vf_store_n(dst, v[i], n0);
+        if (two) {
+            if (full1) vf_store(dst + VF_N, v[MR + i]);
+            else vf_store_n(dst + VF_N, v[MR + i], n1);
+        }
     }
 }
 
