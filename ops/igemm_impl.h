@@ -258,9 +258,26 @@ SIMD_FN void igemm_dw_pixels(const int NP, const int KH, const int KW, const dw_
                                   wv[ky * KW + kx], acc[p]);
         }
     }
+    /* bias and residual per pixel, the activation once for all NP */
+    const conv_epi *ep = a->ep;
+    if (ep->bias) {
+        const vf b = full ? vf_load(ep->bias + c) : vf_load_n(ep->bias + c, n);
 #pragma GCC unroll 8
-    for (int p = 0; p < NP; p++)
-        igemm_store(a->ep, acc[p], a->out + (ox + p) * C, a->z ? a->z + (ox + p) * C : NULL, c, n);
+        for (int p = 0; p < NP; p++) acc[p] = vf_add(acc[p], b);
+    }
+    if (a->z) {
+#pragma GCC unroll 8
+        for (int p = 0; p < NP; p++) {
+            const float *zp = a->z + (ox + p) * C + c;
+            acc[p] = vf_add(acc[p], full ? vf_load(zp) : vf_load_n(zp, n));
+        }
+    }
+    igemm_act_tile(ep, acc, NP);
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; p++) {
+        if (full) vf_store(a->out + (ox + p) * C + c, acc[p]);
+        else vf_store_n(a->out + (ox + p) * C + c, acc[p], n);
+    }
 }
 
 SIMD_FN void igemm_dw_row_body(const int KH, const int KW, const dw_row_args *a)
