@@ -575,10 +575,14 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
      * per tap with the group's channels contiguous */
     int64_t offs[PACK_MAX_K];
     size_t padded = 0;
+    bool copy_padded = false;
     if (nchw) {
         j.hp = (g.oh - 1) * g.sh + (s->kh - 1) * g.dh + 1;
         j.wp = (g.ow - 1) * g.sw + (s->kw - 1) * g.dw + 1;
-        padded = (size_t)(nchw_padded_floats(&g) + 15) / 16 * 16 * sizeof(float);
+        /* without padding (a 1x1 conv) the windows read X where it lies */
+        copy_padded = g.ph > 0 || g.pw > 0 || j.hp > g.ih || j.wp > g.iw;
+        if (copy_padded) padded = (size_t)(nchw_padded_floats(&g) + 15) / 16 * 16 * sizeof(float);
+        else j.hp = g.ih, j.wp = g.iw;
         j.okc = g.dw == 1 ? s->kw : 1;
         j.oks = g.c * s->kh * s->kw / j.okc;
         for (int64_t c = 0, t = 0; c < g.c; c++)
@@ -596,7 +600,7 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     if (!k_scratch_reserve(sb, (padded + j.per_thread * (size_t)j.threads) / sizeof(float)))
         return k_fail(k, ONYX_E_NOMEM, "out of memory for the convolution's scratch");
     j.scratch = (char *)sb->data + padded;
-    if (nchw) {
+    if (copy_padded) {
         /* every tap of every window inside: the zero-padded images */
         pad_job pj = {&g, x->data, sb->data, j.hp, j.wp};
         k_parallel_for(k, g.n * g.c * j.hp, pad_rows, &pj);

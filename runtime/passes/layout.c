@@ -20,7 +20,7 @@
  *    NHWC value directly.
  * Steps 1 (pools) to 3 repeat until nothing changes.
  * 4. An NhwcConv whose input is still a Transpose to NHWC of an image with at
- *    most 4 channels (the RGB stem) reads that image in NCHW itself
+ *    most 8 channels (the RGB stem) reads that image in NCHW itself
  *    (nchw_input=1): its kernel pads the image into a scratch copy anyway,
  *    so the Transpose would only cost a pass over the input.
  * Then the Transposes nobody reads are dropped. What is left are Transposes at the edges of the
@@ -45,7 +45,7 @@ static const int64_t nhwc_axis[4] = {0, 3, 1, 2};
 #define MAX_TAPS 64
 /* Step 4: images of at most this many channels, kernels of at most
  * NCHW_MAX_DEPTH channels x taps (the NCHW kernel's offset table) */
-#define NCHW_MAX_CHANNELS 4
+#define NCHW_MAX_CHANNELS 8
 #define NCHW_MAX_DEPTH 512
 
 typedef struct layout_ctx {
