@@ -3,9 +3,11 @@
  *
  * A constant B is packed once in prepare(); a B computed at run time (an
  * activation x activation product, or a conformance test's input) is packed
- * per matrix into the scratch. A is read in place when its bytes are already
- * in the kernel's domain, else flipped into the scratch (qgemm.h); QMatMul
- * with a float A quantizes it first, exactly as DynamicQuantizeLinear would.
+ * per matrix into the scratch; with at least as many matrices as threads
+ * (attention's heads) each thread takes whole ones, with its own scratch.
+ * A is read in place when its bytes are already in the kernel's domain,
+ * else flipped into the scratch (qgemm.h); QMatMul with a float A quantizes
+ * it first, exactly as DynamicQuantizeLinear would.
  * The zero points become the epilogue's per-column and per-row int32 terms.
  *
  * The fast path takes per-tensor A parameters and a B zero point that is the
@@ -229,6 +231,14 @@ static onyx_status qmm_read_params(onyx_kctx *k, const qmm_io *io, const onyx_te
     return ONYX_OK;
 }
 
+/* The epilogue's per-column int32 term of B's column sums (zero points in
+ * the kernel's domain; wrapping arithmetic, as the accumulators wrap). */
+static void column_terms(int64_t n, int64_t K, int32_t zak, int32_t zbk, const int32_t *colsum, int32_t *ib)
+{
+    for (int64_t c = 0; c < n; c++)
+        ib[c] = (int32_t)((uint32_t)(-(int64_t)zak * colsum[c]) + (uint32_t)(K * zak * zbk));
+}
+
 /* One run's matrices: the shared operands, the epilogue (ib set per slot)
  * and the per-slot scratch for a runtime B (packed panels, then the column
  * sums and terms). */
@@ -263,8 +273,7 @@ static void qmm_run_batch(const qmm_batch_job *j, const onyx_kctx *k, int64_t bt
         int32_t *colsum = (int32_t *)(void *)(mine + ((j->pack_bytes + 63) & ~(size_t)63)), *ib = colsum + N;
         qmm_batch(sh, bt, &ai, &bi);
         qgemm_pack_b(s->uk, 1, K, N, (const uint8_t *)j->B->data + bi * K * N, j->b_unsigned, 0, N, 1, pack, colsum);
-        for (int64_t c = 0; c < N; c++)
-            ib[c] = (int32_t)((uint32_t)(-(int64_t)j->zak * colsum[c]) + (uint32_t)(K * j->zak * j->zbk));
+        column_terms(N, K, j->zak, j->zbk, colsum, ib);
         bpack = pack;
         o.ib = ib;
     } else {
@@ -390,7 +399,8 @@ static onyx_status qmm_fast(onyx_kctx *k, int kind, qmm_state *s, bool *done)
     size_t a_bytes = (p.dynamic || flip) ? (size_t)na : 0;
     size_t pack_bytes = s->packed ? 0 : qgemm_packed_b_bytes(s->uk, 1, K, N);
     size_t off_slots = (a_bytes + 63) & ~(size_t)63;
-    size_t per_slot = ((pack_bytes + 63) & ~(size_t)63) + (s->packed ? 0 : (((size_t)N * 2 * sizeof(int32_t) + 63) & ~(size_t)63));
+    size_t terms = s->packed ? 0 : ((size_t)N * 2 * sizeof(int32_t) + 63) & ~(size_t)63; /* colsum, ib */
+    size_t per_slot = ((pack_bytes + 63) & ~(size_t)63) + terms;
     size_t off_rc = off_slots + per_slot * (size_t)slots;
     size_t total = off_rc + (zbk ? (size_t)a_rows * sizeof(int32_t) : 0);
     k_scratch_buf own = {0};
@@ -428,8 +438,7 @@ static onyx_status qmm_fast(onyx_kctx *k, int kind, qmm_state *s, bool *done)
     o->yq_signed = qdt == ONYX_INT8;
     if (s->packed) {
         /* the column terms of the constant B, once */
-        for (int64_t c = 0; c < N; c++)
-            s->ib[c] = (int32_t)((uint32_t)(-(int64_t)zak * s->colsum[c]) + (uint32_t)(K * zak * zbk));
+        column_terms(N, K, zak, zbk, s->colsum, s->ib);
         qmm_run_batch(&j, k, 0, 0);
     } else if (slots > 1) {
         k_parallel_for(k, slots, qmm_batches, &j);
