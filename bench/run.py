@@ -12,6 +12,8 @@ onyx/ORT (above 1: onyx is slower). Writes bench/results/latest.json and .md.
   bench/run.py [--onyx build/onyx] [--models a,b] [--threads 1,2] [--rounds N] [--budget SEC]
                [--ort-no-spin]
 
+Rounds: 6 for models under 200 ms of ORT latency, 2 above (--rounds sets one count for all).
+
 Models whose ONNX Runtime latency (meta.json) is above a second get two
 timed runs, no warm-up and one round, so a full run stays around a quarter of an hour; when the
 --budget is spent, the remaining models are listed as skipped.
@@ -25,6 +27,14 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# Rounds per model and thread count. A round of a model of a few ms is over in
+# a fraction of a second, so one burst of the shared machine's noise can make
+# a whole round: such models get more rounds (they cost little).
+DEFAULT_ROUNDS = 2
+SMALL_ROUNDS = 6
+SMALL_MS = 200
 
 
 def run_json(cmd, timeout):
@@ -63,7 +73,10 @@ def main():
     ap.add_argument("--zoo", default=os.path.join(ROOT, "models", "zoo"))
     ap.add_argument("--models", default=os.environ.get("BENCH_MODELS", ""))
     ap.add_argument("--threads", default=os.environ.get("BENCH_THREADS", "1,2"))
-    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "2")))
+    env_rounds = os.environ.get("BENCH_ROUNDS")
+    ap.add_argument("--rounds", type=int, default=int(env_rounds) if env_rounds else None,
+                    help="rounds per model and thread count (default: %d below %d ms of ORT latency, else %d)"
+                    % (SMALL_ROUNDS, SMALL_MS, DEFAULT_ROUNDS))
     ap.add_argument("--budget", type=float, default=float(os.environ.get("BENCH_BUDGET", "900")))
     ap.add_argument("--ort-no-spin", action="store_true", help="turn off ORT's intra-op spin-waiting")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
@@ -87,7 +100,8 @@ def main():
         data = os.path.join(d, "test_data_set_0")
         ort_ms = ort_latency(d)
         big = ort_ms is not None and ort_ms > 1000
-        runs, warmup, max_time, rounds = (2, 0, 5, 1) if big else (10, 1, 4, args.rounds)
+        rounds = args.rounds or (SMALL_ROUNDS if ort_ms is not None and ort_ms < SMALL_MS else DEFAULT_ROUNDS)
+        runs, warmup, max_time, rounds = (2, 0, 5, 1) if big else (10, 1, 4, rounds)
         for th in threads:
             if time.time() - t_start > args.budget:
                 rows.append({"model": name, "threads": th, "skipped": "budget of %ds spent" % args.budget})
