@@ -22,16 +22,18 @@ static inline __attribute__((always_inline)) void generic_store(const int MR, fl
     }
 }
 
+/* The tile: per tap t, row i's kc values at a[t*IGEMM_MAX_MR + i], or with
+ * off at a[i] + off[t]. */
 static inline __attribute__((always_inline)) void generic_body(const int MR, int64_t kc, int64_t ks,
-                                                                const float *const *a, const float *w,
-                                                                float *c, int64_t ldc, int64_t nc,
-                                                                const conv_epi *ep)
+                                                                const int64_t *off, const float *const *a,
+                                                                const float *w, float *c, int64_t ldc,
+                                                                int64_t nc, const conv_epi *ep)
 {
     float acc[GEN_MR][GEN_NR];
     memset(acc, 0, sizeof acc);
     for (int64_t t = 0; t < ks; t++) {
         const float *ap[GEN_MR];
-        for (int i = 0; i < MR; i++) ap[i] = a[t * IGEMM_MAX_MR + i];
+        for (int i = 0; i < MR; i++) ap[i] = off ? a[i] + off[t] : a[t * IGEMM_MAX_MR + i];
         for (int64_t p = 0; p < kc; p++, w += GEN_NR)
             for (int i = 0; i < MR; i++) {
                 float av = ap[i][p];
@@ -41,32 +43,17 @@ static inline __attribute__((always_inline)) void generic_body(const int MR, int
     generic_store(MR, acc, c, ldc, nc, ep);
 }
 
-static inline __attribute__((always_inline)) void generic_offs_body(const int MR, int64_t kc, int64_t ks,
-                                                                     const int64_t *off, const float *const *a,
-                                                                     const float *w, float *c, int64_t ldc,
-                                                                     int64_t nc, const conv_epi *ep)
-{
-    float acc[GEN_MR][GEN_NR];
-    memset(acc, 0, sizeof acc);
-    for (int64_t t = 0; t < ks; t++)
-        for (int64_t p = 0; p < kc; p++, w += GEN_NR)
-            for (int i = 0; i < MR; i++) {
-                float av = a[i][off[t] + p];
-                for (int j = 0; j < GEN_NR; j++) acc[i][j] += av * w[j];
-            }
-    generic_store(MR, acc, c, ldc, nc, ep);
-}
-
 #define GEN_TILE(R)                                                                                \
     static void generic_tile_##R(int64_t kc, int64_t ks, const float *const *a, const float *w,    \
                                  float *c, int64_t ldc, int64_t nc, const conv_epi *ep)            \
     {                                                                                              \
-        generic_body(R, kc, ks, a, w, c, ldc, nc, ep);                                             \
+        generic_body(R, kc, ks, NULL, a, w, c, ldc, nc, ep);                                       \
     }                                                                                              \
-    static void generic_offs_##R(int64_t kc, int64_t ks, const int64_t *off, const float *const *a,   \
-                                 const float *w, float *c, int64_t ldc, int64_t nc, const conv_epi *ep) \
+    static void generic_offs_##R(int64_t kc, int64_t ks, const int64_t *off, const float *const *a, \
+                                 const float *w, float *c, int64_t ldc, int64_t nc,                \
+                                 const conv_epi *ep)                                               \
     {                                                                                              \
-        generic_offs_body(R, kc, ks, off, a, w, c, ldc, nc, ep);                                   \
+        generic_body(R, kc, ks, off, a, w, c, ldc, nc, ep);                                        \
     }
 GEN_TILE(1)
 GEN_TILE(2)

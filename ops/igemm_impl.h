@@ -118,8 +118,10 @@ SIMD_FN void igemm_store_tile(const int MR, const int NV, const vf *acc0, const 
     }
 }
 
-SIMD_FN void igemm_body(const int MR, const int NV, int64_t kc, int64_t ks, const float *const *a,
-                        const float *w, float *c, int64_t ldc, int64_t nc, const conv_epi *ep)
+/* The tile: per tap t, row i's kc values at a[t*IGEMM_MAX_MR + i] (a pointer
+ * table), or with OFFS at a[i] + off[t] (igemm_offs_fn). */
+SIMD_FN void igemm_body(const int MR, const int NV, const bool OFFS, int64_t kc, int64_t ks, const int64_t *off,
+                        const float *const *a, const float *w, float *c, int64_t ldc, int64_t nc, const conv_epi *ep)
 {
     vf acc0[IGEMM_MR], acc1[IGEMM_MR];
 #pragma GCC unroll 8
@@ -127,34 +129,7 @@ SIMD_FN void igemm_body(const int MR, const int NV, int64_t kc, int64_t ks, cons
     for (int64_t t = 0; t < ks; t++) {
         const float *ap[IGEMM_MR];
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) ap[i] = a[t * IGEMM_MAX_MR + i];
-        for (int64_t p = 0; p < kc; p++) {
-            vf b0 = vf_load(w), b1 = NV == 2 ? vf_load(w + VF_N) : vf_zero();
-            w += NV * VF_N;
-#pragma GCC unroll 8
-            for (int i = 0; i < MR; i++) {
-                vf av = vf_set1(ap[i][p]);
-                acc0[i] = vf_fmadd(av, b0, acc0[i]);
-                if (NV == 2) acc1[i] = vf_fmadd(av, b1, acc1[i]);
-            }
-        }
-    }
-    igemm_store_tile(MR, NV, acc0, acc1, c, ldc, nc, ep);
-}
-
-/* igemm_offs_fn: per tap one offset, the same for every row. */
-SIMD_FN void igemm_offs_body(const int MR, const int NV, int64_t kc, int64_t ks, const int64_t *off,
-                             const float *const *a, const float *w, float *c, int64_t ldc, int64_t nc,
-                             const conv_epi *ep)
-{
-    vf acc0[IGEMM_MR], acc1[IGEMM_MR];
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = vf_zero();
-    for (int64_t t = 0; t < ks; t++) {
-        const float *ap[IGEMM_MR];
-        const int64_t o = off[t];
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) ap[i] = a[i] + o;
+        for (int i = 0; i < MR; i++) ap[i] = OFFS ? a[i] + off[t] : a[t * IGEMM_MAX_MR + i];
         for (int64_t p = 0; p < kc; p++) {
             vf b0 = vf_load(w), b1 = NV == 2 ? vf_load(w + VF_N) : vf_zero();
             w += NV * VF_N;
@@ -174,12 +149,13 @@ SIMD_FN void igemm_offs_body(const int MR, const int NV, int64_t kc, int64_t ks,
                                                   const float *w, float *c, int64_t ldc, int64_t nc,      \
                                                   const conv_epi *ep)                                     \
     {                                                                                                     \
-        igemm_body(R, NV, kc, ks, a, w, c, ldc, nc, ep);                                                  \
-    }    SIMD_TARGET static void igemm_offs_##R##_##NV(int64_t kc, int64_t ks, const int64_t *off,             \
+        igemm_body(R, NV, false, kc, ks, NULL, a, w, c, ldc, nc, ep);                                     \
+    }                                                                                                     \
+    SIMD_TARGET static void igemm_offs_##R##_##NV(int64_t kc, int64_t ks, const int64_t *off,             \
                                                   const float *const *a, const float *w, float *c,        \
                                                   int64_t ldc, int64_t nc, const conv_epi *ep)            \
     {                                                                                                     \
-        igemm_offs_body(R, NV, kc, ks, off, a, w, c, ldc, nc, ep);                                        \
+        igemm_body(R, NV, true, kc, ks, off, a, w, c, ldc, nc, ep);                                       \
     }
 IGEMM_TILE_FN(1, 1) IGEMM_TILE_FN(2, 1) IGEMM_TILE_FN(3, 1) IGEMM_TILE_FN(4, 1)
 IGEMM_TILE_FN(5, 1) IGEMM_TILE_FN(6, 1)
