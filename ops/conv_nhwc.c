@@ -16,6 +16,7 @@
  * float32 initializer) the NCHW reference kernel runs through ops/nhwc.c. */
 #include "conv_nhwc.h"
 #include "nhwc.h"
+#include "shape_common.h"
 #include "winograd.h"
 
 #include <stdlib.h>
@@ -425,45 +426,22 @@ static void dw_thread(void *arg, int64_t begin, int64_t end)
     }
 }
 
-/* ---- NCHW input: the zero-padded copy ---- */
-
-/* Rows [begin, end) of the padded images (n, c, y over hp rows of wp): the
- * input row y - ph between the pw zeros on the left and the zeros on the
- * right, or all zeros above and below the image. */
-typedef struct pad_job {
-    const nhwc_geom *g;
-    const float *x;
-    float *xp;
-    int64_t hp, wp;
-} pad_job;
-
-static void pad_rows(void *arg, int64_t begin, int64_t end)
-{
-    const pad_job *p = arg;
-    const nhwc_geom *g = p->g;
-    const int64_t left = g->pw < p->wp ? g->pw : p->wp;
-    const int64_t copy = g->iw < p->wp - left ? g->iw : p->wp - left;
-    for (int64_t r = begin; r < end; r++) {
-        const int64_t plane = r / p->hp, y = r - plane * p->hp - g->ph;
-        float *dst = p->xp + r * p->wp;
-        if (y < 0 || y >= g->ih) {
-            memset(dst, 0, (size_t)p->wp * sizeof(float));
-            continue;
-        }
-        memset(dst, 0, (size_t)left * sizeof(float));
-        memcpy(dst + left, p->x + (plane * g->ih + y) * g->iw, (size_t)copy * sizeof(float));
-        memset(dst + left + copy, 0, (size_t)(p->wp - left - copy) * sizeof(float));
-    }
-}
-
 /* ---- the operator ---- */
 
-/* Floats in the zero-padded images of an NCHW input: every window's taps
- * inside (INT64_MAX when that overflows). */
+/* The zero-padded images of an NCHW input: rows for every window's taps,
+ * columns for them and for the whole input row (the copy keeps rows whole). */
+static void nchw_padded_dims(const nhwc_geom *g, int64_t *hp, int64_t *wp)
+{
+    *hp = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    *wp = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    if (*wp < g->pw + g->iw) *wp = g->pw + g->iw;
+}
+
+/* Floats in those images (INT64_MAX when that overflows). */
 static int64_t nchw_padded_floats(const nhwc_geom *g)
 {
-    int64_t hp = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1, wp = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
-    int64_t n;
+    int64_t hp, wp, n;
+    nchw_padded_dims(g, &hp, &wp);
     if (__builtin_mul_overflow(g->n * g->c, hp, &n) || __builtin_mul_overflow(n, wp, &n)) return INT64_MAX;
     return n;
 }
@@ -577,8 +555,7 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     size_t padded = 0;
     bool copy_padded = false;
     if (nchw) {
-        j.hp = (g.oh - 1) * g.sh + (s->kh - 1) * g.dh + 1;
-        j.wp = (g.ow - 1) * g.sw + (s->kw - 1) * g.dw + 1;
+        nchw_padded_dims(&g, &j.hp, &j.wp);
         /* without padding (a 1x1 conv) the windows read X where it lies */
         copy_padded = g.ph > 0 || g.pw > 0 || j.hp > g.ih || j.wp > g.iw;
         if (copy_padded) padded = (size_t)(nchw_padded_floats(&g) + 15) / 16 * 16 * sizeof(float);
@@ -602,8 +579,7 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     j.scratch = (char *)sb->data + padded;
     if (copy_padded) {
         /* every tap of every window inside: the zero-padded images */
-        pad_job pj = {&g, x->data, sb->data, j.hp, j.wp};
-        k_parallel_for(k, g.n * g.c * j.hp, pad_rows, &pj);
+        shp_pad_planes_f32(k, x->data, sb->data, g.n * g.c, g.ih, g.iw, g.ph, g.pw, j.hp, j.wp, 0.0f);
         j.x = sb->data;
     }
     k_worklist work;

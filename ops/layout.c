@@ -548,6 +548,20 @@ static void pad2d_range(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* The rows of a pad2d job, threaded when the output is large. */
+static void pad2d_run(const onyx_kctx *k, pad2d_job *j, int64_t rows)
+{
+    if (rows * j->OW * j->inner < HOT_PARALLEL_MIN) pad2d_range(j, 0, rows);
+    else k_parallel_for(k, rows, pad2d_range, j);
+}
+
+void shp_pad_planes_f32(const onyx_kctx *k, const float *x, float *y, int64_t planes, int64_t H, int64_t W,
+                        int64_t top, int64_t left, int64_t OH, int64_t OW, float value)
+{
+    pad2d_job j = {x, y, H, W, OH, OW, top, left, 1, PAD_CONSTANT, value};
+    pad2d_run(k, &j, planes * OH);
+}
+
 /* The [outer, H, W, inner] view when only axes a and a + 1 have (non-negative)
  * pads; false when the pads do not have that form. */
 static bool pad2d_view(const onyx_tensor *x, const int64_t *pb, const int64_t *pe, pad2d_job *j,
@@ -664,9 +678,7 @@ static onyx_status op_pad(onyx_kctx *k)
     int64_t outer;
     if (x->dtype == ONYX_FLOAT && mode != PAD_WRAP && pad2d_view(x, pb, pe, &pj, &outer)) {
         pj.value = *(const float *)cv->data;
-        const int64_t rows = outer * pj.OH;
-        if (shp_numel(y) < HOT_PARALLEL_MIN) pad2d_range(&pj, 0, rows);
-        else k_parallel_for(k, rows, pad2d_range, &pj);
+        pad2d_run(k, &pj, outer * pj.OH);
         return ONYX_OK;
     }
     if (mode == PAD_CONSTANT && !shp_fill(y, shp_numel(y), cv, 0)) return shp_nomem(k);

@@ -230,4 +230,11 @@ static inline bool shp_gather_view(onyx_tensor *dst, const onyx_tensor *src, int
     return shp_view_copy(dst, 0, dstr, src, soff, sstr, n, dims);
 }
 
+/* Constant padding of `planes` images of H x W floats into OH x OW, the
+ * input at (top, left): OW >= left + W (rows are copied whole); rows outside
+ * the input are the value, rows past OH are left out. Threaded when large
+ * (ops/layout.c: Pad's 2-D path; the NCHW-input convolution's copy). */
+void shp_pad_planes_f32(const onyx_kctx *k, const float *x, float *y, int64_t planes, int64_t H, int64_t W,
+                        int64_t top, int64_t left, int64_t OH, int64_t OW, float value);
+
 #endif
