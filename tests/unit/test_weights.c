@@ -7,6 +7,7 @@
  * the bytes of the file: sessions (one after another, side by side, from
  * threads), the writer and onyx_model_initializer. */
 #include "../../runtime/passes/passes.h"
+#include "model_build.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -27,19 +28,11 @@ static int passed, failed;
 
 /* ---------------------------------------------------------------- the model */
 
-static onyx_model *new_model(void)
+/* An empty opset-17 model whose weights may stay in the file (model_build.h). */
+static onyx_model *weights_model(void)
 {
-    onyx_model *m = calloc(1, sizeof *m);
+    onyx_model *m = new_model(17);
     weights_store_init(&m->weights);
-    m->graph = pool_alloc(&m->pool, sizeof *m->graph);
-    m->graph->name = "weights";
-    m->ir_version = 8;
-    m->producer_name = m->producer_version = m->domain = "";
-    m->n_opsets = 1;
-    m->opset_domains = pool_alloc(&m->pool, sizeof(char *));
-    m->opset_versions = pool_alloc(&m->pool, sizeof(int64_t));
-    m->opset_domains[0] = "";
-    m->opset_versions[0] = 17;
     return m;
 }
 
@@ -67,16 +60,7 @@ static void build(onyx_model *m, int pad)
     for (int i = 0; i < 4; i++) snprintf(nm[i], sizeof nm[i], "w%d%.*s", i, pad + i, "abcdefgh");
     onyx_graph *g = m->graph;
     int64_t xd[4] = {1, 16, 12, 12};
-    onyx_value_decl *in = pool_alloc(&m->pool, sizeof *in);
-    in->name = "x";
-    in->dtype = ONYX_FLOAT;
-    in->rank = 4;
-    memcpy(in->dims, xd, sizeof xd);
-    g->inputs = in;
-    g->n_inputs = 1;
-    m->user_inputs = pool_alloc(&m->pool, sizeof *m->user_inputs);
-    m->user_inputs[0] = in;
-    m->n_user_inputs = 1;
+    add_input(m, "x", 4, xd);
     /* 64x16x3x3 (36 KB): folded with the BN, then packed */
     int64_t w1[4] = {64, 16, 3, 3}, c64 = 64, pads1[4] = {1, 1, 1, 1};
     onyx_node *c1 = node(m, "Conv", 3, "x", add_const(m, nm[0], 4, w1, 1), add_const(m, "b1", 1, &c64, 2), "c1");
@@ -101,11 +85,7 @@ static void build(onyx_model *m, int pad)
     node(m, "Add", 2, "mm", add_const(m, "b3", 1, &c160, 8), NULL, "a3");
     node(m, "Gemm", 2, "a3", add_const(m, nm[3], 2, w4, 9), NULL, "g4");
     node(m, "Gemm", 3, "g4", add_const(m, "w5", 2, w5, 10), add_const(m, "c5", 1, &one, 11), "y");
-    onyx_value_decl *out = pool_alloc(&m->pool, sizeof *out);
-    out->name = "y";
-    out->rank = -1;
-    g->outputs = out;
-    g->n_outputs = 1;
+    add_output(m, "y");
 }
 
 /* ---------------------------------------------------------------- running */
@@ -186,7 +166,7 @@ static int lazy_seen; /* weights left unaligned in the file, over every pad */
 
 static void test_pad(int pad, const char *path)
 {
-    onyx_model *built = new_model();
+    onyx_model *built = weights_model();
     build(built, pad);
     onyx_error err;
     CHECK(onyx_model_save(built, path, &err) == ONYX_OK);
