@@ -1,5 +1,5 @@
 /* model_build.h - building small models by hand for the graph-level tests
- * (passes, planner, QDQ fusion, quantizer): an empty model of one opset,
+ * (passes, planner, QDQ fusion, quantizer, weights): an empty model of one opset,
  * float inputs and outputs. Header-only, like harness.h. */
 #ifndef ONYX_TEST_MODEL_BUILD_H
 #define ONYX_TEST_MODEL_BUILD_H
