@@ -2,14 +2,16 @@
 // ONNX Runtime side of `make bench`: the same measurement `onyx profile` makes.
 //
 //   node bench/ort_bench.js MODEL.onnx DATA_DIR [--threads N] [--runs N] [--warmup N] [--max-time SEC]
-//                           [--no-spin]
+//                           [--no-spin] [--profile PREFIX]
 //
 // Loads DATA_DIR/input_K.pb (ONNX TensorProto), creates a session (CPU,
 // graphOptimizationLevel all, intraOpNumThreads N, interOpNumThreads 1,
 // sequential execution), runs once (first run), warms up, then times runs
 // (stopping after --max-time seconds once 3 are done) and prints one JSON line
 // with load_ms, load_rss_mb, first_run_ms, runs, min_ms, median_ms, p90_ms,
-// peak_rss_mb (VmHWM of this process, from /proc/self/status).
+// peak_rss_mb (VmHWM of this process, from /proc/self/status). --profile
+// turns on ORT's own per-node profiler, written to PREFIX_<date>.json
+// (bench/nodes.py reads it); it costs a little time.
 //
 // onnxruntime-node is found through NODE_PATH or ONYX_NPM_DIR
 // (default ~/.cache/onyx/npm, where models/build_zoo.sh installs it).
@@ -42,7 +44,7 @@ function median(sorted) {
 
 async function main() {
   const args = process.argv.slice(2);
-  let threads = 1, runs = 10, warmup = 1, maxTime = 10, spin = true;
+  let threads = 1, runs = 10, warmup = 1, maxTime = 10, spin = true, profile = null;
   const pos = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--threads') threads = Number(args[++i]);
@@ -50,10 +52,11 @@ async function main() {
     else if (args[i] === '--warmup') warmup = Number(args[++i]);
     else if (args[i] === '--max-time') maxTime = Number(args[++i]);
     else if (args[i] === '--no-spin') spin = false;
+    else if (args[i] === '--profile') profile = args[++i];
     else pos.push(args[i]);
   }
   if (pos.length !== 2) {
-    console.error('usage: node bench/ort_bench.js MODEL.onnx DATA_DIR [--threads N] [--runs N] [--warmup N] [--max-time SEC]');
+    console.error('usage: node bench/ort_bench.js MODEL.onnx DATA_DIR [--threads N] [--runs N] [--warmup N] [--max-time SEC] [--no-spin] [--profile PREFIX]');
     process.exit(2);
   }
   const [modelPath, dir] = pos;
@@ -68,6 +71,7 @@ async function main() {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
     // ORT's pool spin-waits between ops by default; onyx's threads sleep
     extra: spin ? {} : { session: { intra_op: { allow_spinning: '0' } } },
+    ...(profile ? { enableProfiling: true, profileFilePrefix: profile } : {}),
   });
   const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const rssAfter = statusMB('VmRSS');
@@ -98,6 +102,7 @@ async function main() {
     p90_ms: quantile(times, 0.9), peak_rss_mb: statusMB('VmHWM'),
     max_rss_mb: process.resourceUsage().maxRSS / 1024,
   };
+  if (profile) sess.endProfiling();
   console.log(JSON.stringify(out));
 }
 
