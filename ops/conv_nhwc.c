@@ -186,6 +186,24 @@ static inline window window_of(const nhwc_geom *g, const float *x, int64_t q)
     return w;
 }
 
+/* The window of the next output pixel after w's: one step right, or the
+ * first of the next row or image (no division: a tile's rows are
+ * consecutive pixels, and two divisions a row cost a 3x3 layer with 32
+ * input channels a tenth of its time). */
+static inline window window_next(const nhwc_geom *g, window w)
+{
+    w.ix += g->sw;
+    if (w.ix == g->ow * g->sw - g->pw) {
+        w.ix = -g->pw;
+        w.iy += g->sh;
+        if (w.iy == g->oh * g->sh - g->ph) {
+            w.iy = -g->ph;
+            w.img += g->ih * g->iw * g->c;
+        }
+    }
+    return w;
+}
+
 /* The input pixel tap (ky, kx) of the window reads, or NULL in the padding. */
 static inline const float *window_tap(const nhwc_geom *g, const window *w, int64_t ky, int64_t kx)
 {
@@ -264,7 +282,7 @@ static bool tile_operand(const dense_job *j, int64_t grp, int64_t r0, int64_t mr
         bool inside = j->offs != NULL;
         const int64_t ey = (s->kh - 1) * g->dh, ex = (s->kw - 1) * g->dw;
         for (int64_t i = 0; i < mr; i++) {
-            w[i] = window_of(g, j->x, r0 + i);
+            w[i] = i ? window_next(g, w[i - 1]) : window_of(g, j->x, r0);
             inside = inside && (uint64_t)w[i].iy < (uint64_t)g->ih && w[i].iy + ey < g->ih &&
                      (uint64_t)w[i].ix < (uint64_t)g->iw && w[i].ix + ex < g->iw;
         }
@@ -336,6 +354,7 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
     const int64_t ks = j->gather_rows ? 1 : taps, kc = j->gather_rows ? depth : s->cg;
     const int64_t per_tile = j->gather_rows || j->pointwise || j->nchw ? IGEMM_MAX_MR : taps * IGEMM_MAX_MR;
     bool by_offs[MAX_BLOCK_TILES];
+    int64_t tile_r0[MAX_BLOCK_TILES], tile_mr[MAX_BLOCK_TILES];
     for (int64_t t = begin; t < end; t++) {
         const float **a = (const float **)(void *)(j->scratch + (size_t)t * j->per_thread);
         float *rows = (float *)(void *)(a + j->block_tiles * per_tile);
@@ -349,6 +368,7 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
             for (int64_t tl = tile0; tl < tile1; tl++) {
                 int64_t r0, mr;
                 tile_rows(j, tl, &r0, &mr);
+                tile_r0[tl - tile0] = r0, tile_mr[tl - tile0] = mr;
                 by_offs[tl - tile0] = tile_operand(j, grp, r0, mr, a + (tl - tile0) * per_tile,
                                                    rows + (tl - tile0) * IGEMM_MAX_MR * (j->gather_rows ? depth : 0));
             }
@@ -362,8 +382,7 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
                 conv_epi ep = j->ep;
                 if (j->b) ep.bias = j->b + ch0;
                 for (int64_t tl = tile0; tl < tile1; tl++) {
-                    int64_t r0, mr;
-                    tile_rows(j, tl, &r0, &mr);
+                    const int64_t r0 = tile_r0[tl - tile0], mr = tile_mr[tl - tile0];
                     ep.z = j->z ? j->z + r0 * g->m + ch0 : NULL;
                     float *c = j->y + r0 * g->m + ch0;
                     const float **at = a + (tl - tile0) * per_tile;
