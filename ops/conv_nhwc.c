@@ -518,23 +518,27 @@ static onyx_status op_nhwc_conv(onyx_kctx *k)
     }
     dense_job j = {s, &g, x->data, b ? b->data : NULL, z ? z->data : NULL, y->data, ep, rows, 0, 0, 0, 1, 0, 0, NULL,
                    NULL, 0, false, false, NULL, 0, 0, nchw, 0, 0};
-    j.tiles = (rows + s->uk->mr - 1) / s->uk->mr;
-    j.tile_base = rows / j.tiles, j.tile_rem = rows % j.tiles;
     /* a block's input rows, about BLOCK_BYTES, stay in L2 while each strip of
      * weights (read from memory once per block) passes over all of them */
+    const int64_t min_tiles = (rows + s->uk->mr - 1) / s->uk->mr;
     int64_t target = BLOCK_BYTES / (g.c * (int64_t)sizeof(float) * s->uk->mr);
     if (target < MIN_BLOCK_TILES) target = MIN_BLOCK_TILES;
     if (target > MAX_BLOCK_TILES) target = MAX_BLOCK_TILES;
-    j.blocks = (j.tiles + target - 1) / target;
-    /* every thread gets the same amount of work: a whole number of equal
-     * blocks each, or, with fewer blocks than threads, the strips split into
-     * a multiple of the thread count (a unit's size changes no result) */
+    j.blocks = (min_tiles + target - 1) / target;
+    /* every thread gets the same amount of work: a whole number of blocks
+     * each, every block the same number of tiles. Only rows too few for a
+     * block a thread leave the strips to be split into a multiple of the
+     * thread count (splitting 3 strips 2:1 over 2 threads rather than the
+     * rows left one thread idle a third of MobileNetV4's 96-channel layers) */
     j.threads = k_num_threads(k);
-    if (s->group * j.blocks >= j.threads)
-        while ((s->group * j.blocks) % j.threads) j.blocks++;
-    /* the tiles are dealt into the blocks as evenly as possible (25 tiles
-     * in 4 blocks: 7 6 6 6, not 7 7 7 4) */
-    if (j.blocks > j.tiles) j.blocks = j.tiles;
+    if (s->group * j.blocks < j.threads) j.blocks = (j.threads + s->group - 1) / s->group;
+    while ((s->group * j.blocks) % j.threads) j.blocks++;
+    if (j.blocks > min_tiles) j.blocks = min_tiles;
+    /* tiles of at most MR rows, as many in every block (a tile's height
+     * changes no result) */
+    j.tiles = (min_tiles + j.blocks - 1) / j.blocks * j.blocks;
+    if (j.tiles > rows) j.tiles = rows;
+    j.tile_base = rows / j.tiles, j.tile_rem = rows % j.tiles;
     j.block_tiles = (j.tiles + j.blocks - 1) / j.blocks;
     /* at least 4 units a thread when the strips allow, so that a delayed
      * thread's last units can be taken over, in a multiple of the thread
