@@ -414,7 +414,14 @@ static void dw_thread(void *arg, int64_t begin, int64_t end)
     const nhwc_geom *g = j->g;
     const nhwc_conv *s = j->s;
     const float *rows[MAX_TAPS];
-    const dwconv_row_fn fn = s->kh == 3 && s->kw == 3   ? s->uk->dw_row_3x3
+    /* output pixels whose taps all lie inside the row: fewer than 4 (5x5
+     * taps on 7 pixels), and the weights-in-registers forms have no
+     * multi-pixel pass to run */
+    int64_t lo = (g->pw + g->sw - 1) / g->sw, hi = g->iw - 1 + g->pw - (s->kw - 1) * g->dw;
+    hi = hi < 0 ? 0 : hi / g->sw + 1;
+    if (hi > g->ow) hi = g->ow;
+    const dwconv_row_fn fn = hi - lo < 4                 ? s->uk->dw_row_by_pixel
+                             : s->kh == 3 && s->kw == 3 ? s->uk->dw_row_3x3
                              : s->kh == 5 && s->kw == 5 ? s->uk->dw_row_5x5
                                                         : s->uk->dw_row;
     dw_row_args a = {rows, g->iw, g->c, g->ow, g->sw, g->dw, g->pw, s->kh, s->kw, s->wpack, s->cstride, NULL, NULL,

@@ -117,7 +117,7 @@ const igemm_ukernel igemm_f32_generic = {
     "igemm_f32_4x16_generic", ONYX_ISA_GENERIC, GEN_MR, GEN_NR,
     {NULL, generic_tile_1, generic_tile_2, generic_tile_3, generic_tile_4},
     0, {NULL},
-    generic_dwconv, generic_dw_row, generic_dw_row, generic_dw_row, generic_max_pool, generic_sum_pool,
+    generic_dwconv, generic_dw_row, generic_dw_row, generic_dw_row, generic_dw_row, generic_max_pool, generic_sum_pool,
     {NULL, generic_offs_1, generic_offs_2, generic_offs_3, generic_offs_4},
     {NULL},
 };

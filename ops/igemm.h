@@ -84,6 +84,7 @@ typedef struct igemm_ukernel {
     igemm_tile_fn tile_narrow[IGEMM_MAX_MR + 1];
     dwconv_fn dwconv;
     dwconv_row_fn dw_row, dw_row_3x3, dw_row_5x5; /* any kernel, and the weights-in-registers forms */
+    dwconv_row_fn dw_row_by_pixel;                /* narrow rows: channels inner, weights from L1 */
     pool_fn max_pool, sum_pool;
     igemm_offs_fn offs[IGEMM_MAX_MR + 1];     /* offs[r]: r rows, a full strip */
     igemm_offs_fn offs_narrow[IGEMM_MAX_MR + 1];

@@ -209,6 +209,8 @@ SIMD_TARGET static void igemm_dwconv(int64_t channels, int taps, const float *co
 #define DW_VREGS 32
 #endif
 #define DW_MAX_PIXELS 8
+#define DW_PIXEL_VECTORS 4
+#define DW_PIXEL_WEIGHT_BYTES (16 * 1024)
 
 /* NP neighbouring output pixels from ox, one block of channels, every tap
  * inside the row: NP independent sums, so the FMAs overlap instead of
@@ -309,6 +311,83 @@ SIMD_FN void igemm_dw_row_body(const int KH, const int KW, const dw_row_args *a)
     }
 }
 
+/* Depthwise, one output pixel, NV vectors of channels from c (the last one
+ * n_last wide): every tap's input and weights loaded, taps kx0 <= kx < kx1
+ * of each row that is not padding. */
+SIMD_FN void igemm_dw_pixel_vectors(const int NV, const dw_row_args *a, int64_t ox, int64_t kx0, int64_t kx1,
+                                    int64_t c, int64_t n_last)
+{
+    const int64_t C = a->c, ix0 = ox * a->sw - a->pw;
+    vf acc[DW_PIXEL_VECTORS];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[v] = vf_zero();
+    for (int64_t ky = 0; ky < a->kh; ky++) {
+        const float *row = a->rows[ky];
+        if (!row) continue;
+        const float *wt = a->w + ky * a->kw * a->cstride + c;
+        for (int64_t kx = kx0; kx < kx1; kx++) {
+            const float *px = row + (ix0 + kx * a->dw) * C + c, *wk = wt + kx * a->cstride;
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) {
+                const vf x = v < NV - 1 || n_last == VF_N ? vf_load(px + v * VF_N) : vf_load_n(px + v * VF_N, n_last);
+                acc[v] = vf_fmadd(x, vf_load(wk + v * VF_N), acc[v]);
+            }
+        }
+    }
+    const conv_epi *ep = a->ep;
+    float *out = a->out + ox * C + c;
+    const float *z = a->z ? a->z + ox * C + c : NULL;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        const int64_t n = v < NV - 1 ? VF_N : n_last;
+        if (ep->bias) acc[v] = vf_add(acc[v], n == VF_N ? vf_load(ep->bias + c + v * VF_N)
+                                                        : vf_load_n(ep->bias + c + v * VF_N, n));
+        if (z) acc[v] = vf_add(acc[v], n == VF_N ? vf_load(z + v * VF_N) : vf_load_n(z + v * VF_N, n));
+    }
+    igemm_act_tile(ep, acc, NV);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        if (v < NV - 1 || n_last == VF_N) vf_store(out + v * VF_N, acc[v]);
+        else vf_store_n(out + v * VF_N, acc[v], n_last);
+    }
+}
+
+/* Rows too narrow for the multi-pixel passes (a 7-pixel row has 3 pixels
+ * whose 5x5 taps all lie inside it) leave the weights-in-registers form one
+ * dependent chain of KH x KW multiply-adds per pixel and vector. Here each
+ * pixel's taps run over DW_PIXEL_VECTORS independent vectors of
+ * neighbouring channels instead, a chunk of channels at a time so that the
+ * chunk's weights (reloaded per pixel) stay in L1. AVX-512, 7x7 rows, 5x5
+ * taps, per output row: 384 channels 9.7 us against 13.4, 128 channels 3.3
+ * against 6.2 (tests/unit harness timing, hot caches). */
+SIMD_TARGET static void igemm_dw_row_by_pixel(const dw_row_args *a)
+{
+    const int64_t C = a->c, taps = a->kh * a->kw, step = DW_PIXEL_VECTORS * VF_N;
+    int64_t chunk = DW_PIXEL_WEIGHT_BYTES / (taps * (int64_t)sizeof(float)) / step * step;
+    if (chunk < step) chunk = step;
+    for (int64_t c0 = 0; c0 < C; c0 += chunk) {
+        const int64_t c1 = C - c0 < chunk ? C : c0 + chunk;
+        for (int64_t ox = 0; ox < a->ow; ox++) {
+            /* the taps kx0 <= kx < kx1 lie inside the row */
+            const int64_t ix0 = ox * a->sw - a->pw;
+            int64_t kx0 = ix0 < 0 ? (-ix0 + a->dw - 1) / a->dw : 0;
+            int64_t kx1 = a->iw - ix0 <= 0 ? 0 : (a->iw - ix0 + a->dw - 1) / a->dw;
+            if (kx1 > a->kw) kx1 = a->kw;
+            if (kx0 > kx1) kx0 = kx1;
+            int64_t c = c0;
+            for (; c + step <= c1; c += step) igemm_dw_pixel_vectors(DW_PIXEL_VECTORS, a, ox, kx0, kx1, c, VF_N);
+            if (c == c1) continue;
+            /* the last 1 to DW_PIXEL_VECTORS - 1 vectors, the last one partial or not */
+            const int64_t left = c1 - c, nv = (left + VF_N - 1) / VF_N, n_last = left - (nv - 1) * VF_N;
+            switch (nv) {
+            case 1: igemm_dw_pixel_vectors(1, a, ox, kx0, kx1, c, n_last); break;
+            case 2: igemm_dw_pixel_vectors(2, a, ox, kx0, kx1, c, n_last); break;
+            default: igemm_dw_pixel_vectors(3, a, ox, kx0, kx1, c, n_last); break;
+            }
+        }
+    }
+}
+
 SIMD_TARGET static void igemm_dw_row(const dw_row_args *a) { igemm_dw_row_body(0, 0, a); }
 SIMD_TARGET static void igemm_dw_row_3x3(const dw_row_args *a) { igemm_dw_row_body(3, 3, a); }
 #if defined(SIMD_AVX512) || defined(SIMD_NEON) /* 25 weight vectors need 32 registers */
@@ -402,6 +481,7 @@ const igemm_ukernel IGEMM_TABLE = {
     igemm_dw_row,
     igemm_dw_row_3x3,
     IGEMM_DW_5X5,
+    igemm_dw_row_by_pixel,
     igemm_max_pool,
     igemm_sum_pool,
     {NULL, igemm_offs_1_2, igemm_offs_2_2, igemm_offs_3_2, igemm_offs_4_2, igemm_offs_5_2,
