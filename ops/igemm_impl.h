@@ -212,6 +212,79 @@ SIMD_TARGET static void igemm_dwconv(int64_t channels, int taps, const float *co
 #define DW_PIXEL_VECTORS 4
 #define DW_PIXEL_WEIGHT_BYTES (16 * 1024)
 
+/* Depthwise, one output pixel, NV vectors of channels from c (the last one
+ * n_last wide): every tap's input and weights loaded, taps kx0 <= kx < kx1
+ * of each row that is not padding. */
+SIMD_FN void igemm_dw_pixel_vectors(const int NV, const dw_row_args *a, int64_t ox, int64_t kx0, int64_t kx1,
+                                    int64_t c, int64_t n_last)
+{
+    const int64_t C = a->c, ix0 = ox * a->sw - a->pw;
+    vf acc[DW_PIXEL_VECTORS];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[v] = vf_zero();
+    for (int64_t ky = 0; ky < a->kh; ky++) {
+        const float *row = a->rows[ky];
+        if (!row) continue;
+        const float *wt = a->w + ky * a->kw * a->cstride + c;
+        for (int64_t kx = kx0; kx < kx1; kx++) {
+            const float *px = row + (ix0 + kx * a->dw) * C + c, *wk = wt + kx * a->cstride;
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) {
+                const vf x = v < NV - 1 || n_last == VF_N ? vf_load(px + v * VF_N) : vf_load_n(px + v * VF_N, n_last);
+                acc[v] = vf_fmadd(x, vf_load(wk + v * VF_N), acc[v]);
+            }
+        }
+    }
+    const conv_epi *ep = a->ep;
+    float *out = a->out + ox * C + c;
+    const float *z = a->z ? a->z + ox * C + c : NULL;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        const int64_t n = v < NV - 1 ? VF_N : n_last;
+        if (ep->bias) acc[v] = vf_add(acc[v], n == VF_N ? vf_load(ep->bias + c + v * VF_N)
+                                                        : vf_load_n(ep->bias + c + v * VF_N, n));
+        if (z) acc[v] = vf_add(acc[v], n == VF_N ? vf_load(z + v * VF_N) : vf_load_n(z + v * VF_N, n));
+    }
+    igemm_act_tile(ep, acc, NV);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        if (v < NV - 1 || n_last == VF_N) vf_store(out + v * VF_N, acc[v]);
+        else vf_store_n(out + v * VF_N, acc[v], n_last);
+    }
+}
+
+/* Output pixels ox0 <= ox < ox1 of a row, pixel by pixel: each pixel's taps
+ * over DW_PIXEL_VECTORS independent vectors of neighbouring channels, a
+ * chunk of channels at a time so that the chunk's weights (reloaded per
+ * pixel) stay in L1. */
+SIMD_FN void igemm_dw_pixel_range(const dw_row_args *a, int64_t ox0, int64_t ox1)
+{
+    const int64_t C = a->c, taps = a->kh * a->kw, step = DW_PIXEL_VECTORS * VF_N;
+    int64_t chunk = DW_PIXEL_WEIGHT_BYTES / (taps * (int64_t)sizeof(float)) / step * step;
+    if (chunk < step) chunk = step;
+    for (int64_t c0 = 0; c0 < C; c0 += chunk) {
+        const int64_t c1 = C - c0 < chunk ? C : c0 + chunk;
+        for (int64_t ox = ox0; ox < ox1; ox++) {
+            /* the taps kx0 <= kx < kx1 lie inside the row */
+            const int64_t ix0 = ox * a->sw - a->pw;
+            int64_t kx0 = ix0 < 0 ? (-ix0 + a->dw - 1) / a->dw : 0;
+            int64_t kx1 = a->iw - ix0 <= 0 ? 0 : (a->iw - ix0 + a->dw - 1) / a->dw;
+            if (kx1 > a->kw) kx1 = a->kw;
+            if (kx0 > kx1) kx0 = kx1;
+            int64_t c = c0;
+            for (; c + step <= c1; c += step) igemm_dw_pixel_vectors(DW_PIXEL_VECTORS, a, ox, kx0, kx1, c, VF_N);
+            if (c == c1) continue;
+            /* the last 1 to DW_PIXEL_VECTORS - 1 vectors, the last one partial or not */
+            const int64_t left = c1 - c, nv = (left + VF_N - 1) / VF_N, n_last = left - (nv - 1) * VF_N;
+            switch (nv) {
+            case 1: igemm_dw_pixel_vectors(1, a, ox, kx0, kx1, c, n_last); break;
+            case 2: igemm_dw_pixel_vectors(2, a, ox, kx0, kx1, c, n_last); break;
+            default: igemm_dw_pixel_vectors(3, a, ox, kx0, kx1, c, n_last); break;
+            }
+        }
+    }
+}
+
 /* NP neighbouring output pixels from ox, one block of channels, every tap
  * inside the row: NP independent sums, so the FMAs overlap instead of
  * waiting on one chain. */
@@ -272,13 +345,19 @@ SIMD_FN void igemm_dw_row_body(const int KH, const int KW, const dw_row_args *a)
     int64_t hi = a->iw - 1 + a->pw - (kw - 1) * a->dw;
     hi = hi < 0 ? 0 : hi / a->sw + 1;
     if (hi > a->ow) hi = a->ow;
+    /* with the weights in registers, the pixels whose taps all lie inside
+     * the row; the others (2 a row for 3x3 taps, 4 for 5x5), whose taps a
+     * pixel-at-a-time chain would check one by one, pixel by pixel over
+     * several vectors of channels */
+    const bool split = KH && hi > lo;
+    const int64_t first = split ? lo : 0, last = split ? hi : a->ow;
     for (int64_t c = 0; c < C; c += VF_N) {
         const int64_t n = C - c < VF_N ? C - c : VF_N;
         const bool full = n == VF_N;
         vf wv[25]; /* KH * KW <= 25 */
 #pragma GCC unroll 25
         for (int t = 0; t < KH * KW; t++) wv[t] = vf_load(a->w + t * a->cstride + c);
-        for (int64_t ox = 0; ox < a->ow; ox++) {
+        for (int64_t ox = first; ox < last; ox++) {
             if (KH && ox >= lo && ox + NP <= hi) {
                 igemm_dw_pixels(NP, KH, KW, a, wv, ox, c, n);
                 ox += NP - 1;
@@ -309,85 +388,19 @@ SIMD_FN void igemm_dw_row_body(const int KH, const int KW, const dw_row_args *a)
             igemm_store(a->ep, acc, a->out + ox * C, a->z ? a->z + ox * C : NULL, c, n);
         }
     }
-}
-
-/* Depthwise, one output pixel, NV vectors of channels from c (the last one
- * n_last wide): every tap's input and weights loaded, taps kx0 <= kx < kx1
- * of each row that is not padding. */
-SIMD_FN void igemm_dw_pixel_vectors(const int NV, const dw_row_args *a, int64_t ox, int64_t kx0, int64_t kx1,
-                                    int64_t c, int64_t n_last)
-{
-    const int64_t C = a->c, ix0 = ox * a->sw - a->pw;
-    vf acc[DW_PIXEL_VECTORS];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) acc[v] = vf_zero();
-    for (int64_t ky = 0; ky < a->kh; ky++) {
-        const float *row = a->rows[ky];
-        if (!row) continue;
-        const float *wt = a->w + ky * a->kw * a->cstride + c;
-        for (int64_t kx = kx0; kx < kx1; kx++) {
-            const float *px = row + (ix0 + kx * a->dw) * C + c, *wk = wt + kx * a->cstride;
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) {
-                const vf x = v < NV - 1 || n_last == VF_N ? vf_load(px + v * VF_N) : vf_load_n(px + v * VF_N, n_last);
-                acc[v] = vf_fmadd(x, vf_load(wk + v * VF_N), acc[v]);
-            }
-        }
-    }
-    const conv_epi *ep = a->ep;
-    float *out = a->out + ox * C + c;
-    const float *z = a->z ? a->z + ox * C + c : NULL;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-        const int64_t n = v < NV - 1 ? VF_N : n_last;
-        if (ep->bias) acc[v] = vf_add(acc[v], n == VF_N ? vf_load(ep->bias + c + v * VF_N)
-                                                        : vf_load_n(ep->bias + c + v * VF_N, n));
-        if (z) acc[v] = vf_add(acc[v], n == VF_N ? vf_load(z + v * VF_N) : vf_load_n(z + v * VF_N, n));
-    }
-    igemm_act_tile(ep, acc, NV);
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-        if (v < NV - 1 || n_last == VF_N) vf_store(out + v * VF_N, acc[v]);
-        else vf_store_n(out + v * VF_N, acc[v], n_last);
+    if (split) {
+        igemm_dw_pixel_range(a, 0, lo);
+        igemm_dw_pixel_range(a, hi, a->ow);
     }
 }
 
 /* Rows too narrow for the multi-pixel passes (a 7-pixel row has 3 pixels
- * whose 5x5 taps all lie inside it) leave the weights-in-registers form one
- * dependent chain of KH x KW multiply-adds per pixel and vector. Here each
- * pixel's taps run over DW_PIXEL_VECTORS independent vectors of
- * neighbouring channels instead, a chunk of channels at a time so that the
- * chunk's weights (reloaded per pixel) stay in L1. AVX-512, 7x7 rows, 5x5
- * taps, per output row: 384 channels 9.7 us against 13.4, 128 channels 3.3
- * against 6.2 (tests/unit harness timing, hot caches). */
-SIMD_TARGET static void igemm_dw_row_by_pixel(const dw_row_args *a)
-{
-    const int64_t C = a->c, taps = a->kh * a->kw, step = DW_PIXEL_VECTORS * VF_N;
-    int64_t chunk = DW_PIXEL_WEIGHT_BYTES / (taps * (int64_t)sizeof(float)) / step * step;
-    if (chunk < step) chunk = step;
-    for (int64_t c0 = 0; c0 < C; c0 += chunk) {
-        const int64_t c1 = C - c0 < chunk ? C : c0 + chunk;
-        for (int64_t ox = 0; ox < a->ow; ox++) {
-            /* the taps kx0 <= kx < kx1 lie inside the row */
-            const int64_t ix0 = ox * a->sw - a->pw;
-            int64_t kx0 = ix0 < 0 ? (-ix0 + a->dw - 1) / a->dw : 0;
-            int64_t kx1 = a->iw - ix0 <= 0 ? 0 : (a->iw - ix0 + a->dw - 1) / a->dw;
-            if (kx1 > a->kw) kx1 = a->kw;
-            if (kx0 > kx1) kx0 = kx1;
-            int64_t c = c0;
-            for (; c + step <= c1; c += step) igemm_dw_pixel_vectors(DW_PIXEL_VECTORS, a, ox, kx0, kx1, c, VF_N);
-            if (c == c1) continue;
-            /* the last 1 to DW_PIXEL_VECTORS - 1 vectors, the last one partial or not */
-            const int64_t left = c1 - c, nv = (left + VF_N - 1) / VF_N, n_last = left - (nv - 1) * VF_N;
-            switch (nv) {
-            case 1: igemm_dw_pixel_vectors(1, a, ox, kx0, kx1, c, n_last); break;
-            case 2: igemm_dw_pixel_vectors(2, a, ox, kx0, kx1, c, n_last); break;
-            default: igemm_dw_pixel_vectors(3, a, ox, kx0, kx1, c, n_last); break;
-            }
-        }
-    }
-}
-
+ * whose 5x5 taps all lie inside it) would leave the weights-in-registers
+ * form one dependent chain of KH x KW multiply-adds per pixel and vector:
+ * the whole row pixel by pixel. AVX-512, 7x7 rows, 5x5 taps, per output
+ * row: 384 channels 9.7 us against 13.4, 128 channels 3.3 against 6.2
+ * (hot caches). */
+SIMD_TARGET static void igemm_dw_row_by_pixel(const dw_row_args *a) { igemm_dw_pixel_range(a, 0, a->ow); }
 SIMD_TARGET static void igemm_dw_row(const dw_row_args *a) { igemm_dw_row_body(0, 0, a); }
 SIMD_TARGET static void igemm_dw_row_3x3(const dw_row_args *a) { igemm_dw_row_body(3, 3, a); }
 #if defined(SIMD_AVX512) || defined(SIMD_NEON) /* 25 weight vectors need 32 registers */
