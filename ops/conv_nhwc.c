@@ -31,6 +31,7 @@
 /* Kernels with more taps (larger than 8x8) take the reference path: the
  * microkernels' pointer table lives on the stack. */
 #define MAX_TAPS 64
+#define PREFETCH_TILE_BYTES 4096
 /* With few input channels per group (an RGB stem: 3), the microkernel would
  * spend more time switching taps than multiplying: such tiles gather their
  * rows (all taps) into one contiguous buffer first and run as one tap of
@@ -365,8 +366,15 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
                 int64_t ch0 = grp * s->mg + col0; /* first output channel of the strip */
                 conv_epi ep = j->ep;
                 if (j->b) ep.bias = j->b + ch0;
+                /* the next strip's weights, a share of at most PREFETCH_TILE_BYTES per tile */
+                const char *pf = (const char *)(wp + width * depth);
+                int64_t pf_bytes = st + 1 < st1 ? (int64_t)(strip_width(s, st + 1) * depth * sizeof(float)) : 0;
+                const int64_t pf_step = (pf_bytes / (tile1 - tile0) + 63) / 64 * 64;
+                if (pf_step > PREFETCH_TILE_BYTES) pf_bytes = 0;
                 for (int64_t tl = tile0; tl < tile1; tl++) {
                     const int64_t r0 = tile_r0[tl - tile0], mr = tile_mr[tl - tile0];
+                    for (int64_t o = (tl - tile0) * pf_step; o < (tl - tile0 + 1) * pf_step && o < pf_bytes; o += 64)
+                        __builtin_prefetch(pf + o);
                     ep.z = j->z ? j->z + r0 * g->m + ch0 : NULL;
                     float *c = j->y + r0 * g->m + ch0;
                     const float **at = a + (tl - tile0) * per_tile;
