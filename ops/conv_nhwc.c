@@ -366,9 +366,11 @@ static void dense_thread(void *arg, int64_t begin, int64_t end)
                 int64_t ch0 = grp * s->mg + col0; /* first output channel of the strip */
                 conv_epi ep = j->ep;
                 if (j->b) ep.bias = j->b + ch0;
-                /* the next strip's weights, a share of at most PREFETCH_TILE_BYTES per tile */
+                /* the next strip's weights (the next unit's first, after the
+                 * last: a thread's units of a block are consecutive), a share
+                 * of at most PREFETCH_TILE_BYTES per tile */
                 const char *pf = (const char *)(wp + width * depth);
-                int64_t pf_bytes = st + 1 < st1 ? (int64_t)(strip_width(s, st + 1) * depth * sizeof(float)) : 0;
+                int64_t pf_bytes = st + 1 < s->n_strips ? (int64_t)(strip_width(s, st + 1) * depth * sizeof(float)) : 0;
                 const int64_t pf_step = (pf_bytes / (tile1 - tile0) + 63) / 64 * 64;
                 if (pf_step > PREFETCH_TILE_BYTES) pf_bytes = 0;
                 for (int64_t tl = tile0; tl < tile1; tl++) {
