@@ -324,12 +324,12 @@ HOT_KERNEL void resize_row(const float *r0, const float *r1, float wy0, float wy
 #define ATT_SR 8 /* 16 score accumulators */
 #define ATT_PC 4 /* 16 output accumulators */
 #endif
-#define ATT_KV (HOT_KEY_TILE / VF_N)
 
-HOT_KERNEL void att_scores(const float *qs, int64_t d, const float *panel, float *st)
+/* the scores of keys [0, cols) of the panel (cols a multiple of 2 VF_N) */
+HOT_KERNEL void att_scores(const float *qs, int64_t d, const float *panel, float *st, int64_t cols)
 {
     for (int r0 = 0; r0 < ATT_QB; r0 += ATT_SR)
-        for (int c0 = 0; c0 < HOT_KEY_TILE; c0 += 2 * VF_N) {
+        for (int64_t c0 = 0; c0 < cols; c0 += 2 * VF_N) {
             vf s0[ATT_SR], s1[ATT_SR];
 #pragma GCC unroll 8
             for (int r = 0; r < ATT_SR; r++) s0[r] = s1[r] = vf_zero();
@@ -419,12 +419,16 @@ HOT_KERNEL void attention(const float *Q, int64_t ldq, const float *KT, const fl
         memset(acc, 0, (size_t)(ATT_QB * dv) * sizeof *acc);
         for (int64_t j0 = 0; j0 < nk; j0 += HOT_KEY_TILE) {
             const int64_t nv = nk - j0 < HOT_KEY_TILE ? nk - j0 : HOT_KEY_TILE;
-            att_scores(qs, d, KT + j0 * d, st);
+            /* a last tile of few keys (DINOv2's 257th) costs the vectors its
+             * keys occupy, not a whole tile: scores per 2 vectors, softmax
+             * per vector (the keys past them would only give exp(-inf) = 0) */
+            const int nvec = (int)((nv + VF_N - 1) / VF_N);
+            att_scores(qs, d, KT + j0 * d, st, (nv + 2 * VF_N - 1) / (2 * VF_N) * (2 * VF_N));
             float mnew[ATT_QB];
             for (int r = 0; r < ATT_QB; r++) {
                 float *sr = st + r * HOT_KEY_TILE;
                 vf mx = ninf;
-                for (int t = 0; t < ATT_KV; t++) {
+                for (int t = 0; t < nvec; t++) {
                     vf x = vf_load(sr + t * VF_N);
                     if ((t + 1) * VF_N > nv) {
                         /* keys past nk (zero-padded panels) take no part */
@@ -447,7 +451,7 @@ HOT_KERNEL void attention(const float *Q, int64_t ldq, const float *KT, const fl
                 float *sr = st + r * HOT_KEY_TILE;
                 const vf mv = vf_set1(mnew[r]);
                 vf sum = vf_zero();
-                for (int t = 0; t < ATT_KV; t++) {
+                for (int t = 0; t < nvec; t++) {
                     const vf e = vf_exp_nonpos(vf_sub(vf_load(sr + t * VF_N), mv));
                     sum = vf_add(sum, e);
                     vf_store(sr + t * VF_N, e);
