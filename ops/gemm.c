@@ -464,6 +464,11 @@ static bool gemm_direct(const onyx_kctx *k, const gemm_ukernel *uk, int64_t m, i
     j.blocks = ceil_div(j.tiles, DIRECT_TILES_PER_BLOCK);
     if (j.blocks > T) j.blocks = ceil_div(j.blocks, T) * T;
     if (j.blocks > j.tiles) j.blocks = j.tiles;
+    /* as many tiles in every block (257 rows: 36 tiles of 7 or 8 rows, not
+     * blocks of 9 8 8 8 tiles, which left a thread idle 6% of DINOv2's
+     * products at 2 threads) */
+    j.tiles = ceil_div(j.tiles, j.blocks) * j.blocks;
+    if (j.tiles > m) j.tiles = m;
     /* enough units to keep every thread busy, a multiple of the thread count
      * when the strips allow: split the strips when blocks are few */
     while ((j.blocks * j.chunks < 4 * T || (j.blocks * j.chunks) % T) && j.chunks < j.strips) j.chunks++;
