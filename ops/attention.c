@@ -234,7 +234,7 @@ static onyx_status op_attention(onyx_kctx *k)
     const int threads = k_num_threads(k);
     attn_job j = {.hk = hk, .s = &s, .Q = Q, .K = K, .V = V, .Y = y->data,
                   .kfloats = hot_attention_packed_floats(s.d, s.nk),
-                  .sfloats = (hot_attention_scratch(s.d, s.dv) + 15) / 16 * 16,
+                  .sfloats = (hot_attention_scratch(s.dv) + 15) / 16 * 16,
                   .qblocks = (s.nq + ATTN_QBLOCK - 1) / ATTN_QBLOCK};
     j.tasks = s.bh * j.qblocks;
     k_scratch_buf own = {0};

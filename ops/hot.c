@@ -49,9 +49,9 @@ void hot_attention_pack_k(const float *k, int64_t ldk, int64_t d, int64_t nk, bo
     }
 }
 
-/* queries [d][8], scores [8][HOT_KEY_TILE], per-lane sums [8][16], outputs [8][dv]
+/* scores [8][HOT_KEY_TILE], per-lane sums [8][16], outputs [8][dv]
  * (ATT_QB = 8 in ops/hot_impl.h) */
-int64_t hot_attention_scratch(int64_t d, int64_t dv) { return 8 * (d + HOT_KEY_TILE + 16 + dv); }
+int64_t hot_attention_scratch(int64_t dv) { return 8 * (HOT_KEY_TILE + 16 + dv); }
 
 typedef struct map_job {
     hot_map_fn fn;

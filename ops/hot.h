@@ -83,7 +83,7 @@ typedef struct hot_kernels {
      * hot_attention_pack_k, v [nk, dv]; the rows of q, v and y are ldq, ldv
      * and ldy floats apart (d, dv, dv when dense; more when the heads are
      * interleaved, as in a packed [N, 3, H, d] projection). scratch holds
-     * hot_attention_scratch(d, dv) floats. Never holds more than a tile of
+     * hot_attention_scratch(dv) floats. Never holds more than a tile of
      * 8 x HOT_KEY_TILE scores. */
     void (*attention)(const float *q, int64_t ldq, const float *kt, const float *v, int64_t ldv, float *y,
                       int64_t ldy, int64_t q0, int64_t q1, int64_t d, int64_t dv, int64_t nk, float scale,
@@ -100,7 +100,7 @@ int64_t hot_attention_packed_floats(int64_t d, int64_t nk);
  * for the attention kernel */
 void hot_attention_pack_k(const float *k, int64_t ldk, int64_t d, int64_t nk, bool k_transposed, float *kt);
 /* floats of scratch the attention kernel needs (per thread) */
-int64_t hot_attention_scratch(int64_t d, int64_t dv);
+int64_t hot_attention_scratch(int64_t dv);
 
 /* The table for isa, or NULL when the reference kernels should run. Asking
  * for an ISA above what the CPU has also gives NULL. */

@@ -325,28 +325,34 @@ HOT_KERNEL void resize_row(const float *r0, const float *r1, float wy0, float wy
 #define ATT_PC 4 /* 16 output accumulators */
 #endif
 
-/* the scores of keys [0, cols) of the panel (cols a multiple of 2 VF_N) */
-HOT_KERNEL void att_scores(const float *qs, int64_t d, const float *panel, float *st, int64_t cols)
+/* scale (q K^T) for keys [0, cols) of the panel (cols a multiple of 2 VF_N),
+ * q[r] the query rows, read in place (one broadcast per row and depth, like
+ * a GEMM tile's A); the scale goes on the sums (packing scaled queries per
+ * block was a fifth of the softmax side's time) */
+HOT_KERNEL void att_scores(const float *const *q, int64_t d, const float *panel, float *st, int64_t cols,
+                           float scale)
 {
+    const vf sc = vf_set1(scale);
     for (int r0 = 0; r0 < ATT_QB; r0 += ATT_SR)
         for (int64_t c0 = 0; c0 < cols; c0 += 2 * VF_N) {
             vf s0[ATT_SR], s1[ATT_SR];
+            const float *qr[ATT_SR];
 #pragma GCC unroll 8
-            for (int r = 0; r < ATT_SR; r++) s0[r] = s1[r] = vf_zero();
-            const float *kr = panel + c0, *qc = qs + r0;
-            for (int64_t c = 0; c < d; c++, kr += HOT_KEY_TILE, qc += ATT_QB) {
+            for (int r = 0; r < ATT_SR; r++) s0[r] = s1[r] = vf_zero(), qr[r] = q[r0 + r];
+            const float *kr = panel + c0;
+            for (int64_t c = 0; c < d; c++, kr += HOT_KEY_TILE) {
                 const vf k0 = vf_load(kr), k1 = vf_load(kr + VF_N);
 #pragma GCC unroll 8
                 for (int r = 0; r < ATT_SR; r++) {
-                    const vf b = vf_set1(qc[r]);
+                    const vf b = vf_set1(qr[r][c]);
                     s0[r] = vf_fmadd(b, k0, s0[r]);
                     s1[r] = vf_fmadd(b, k1, s1[r]);
                 }
             }
 #pragma GCC unroll 8
             for (int r = 0; r < ATT_SR; r++) {
-                vf_store(st + (r0 + r) * HOT_KEY_TILE + c0, s0[r]);
-                vf_store(st + (r0 + r) * HOT_KEY_TILE + c0 + VF_N, s1[r]);
+                vf_store(st + (r0 + r) * HOT_KEY_TILE + c0, vf_mul(s0[r], sc));
+                vf_store(st + (r0 + r) * HOT_KEY_TILE + c0 + VF_N, vf_mul(s1[r], sc));
             }
         }
 }
@@ -399,18 +405,15 @@ HOT_KERNEL void attention(const float *Q, int64_t ldq, const float *KT, const fl
                           int64_t ldy, int64_t q0, int64_t q1, int64_t d, int64_t dv, int64_t nk, float scale,
                           float *scratch)
 {
-    float *qs = scratch;                          /* [d][ATT_QB], scaled */
-    float *st = qs + d * ATT_QB;                  /* [ATT_QB][HOT_KEY_TILE] scores, then P */
+    float *st = scratch;                          /* [ATT_QB][HOT_KEY_TILE] scores, then P */
     float *lv = st + ATT_QB * HOT_KEY_TILE;       /* [ATT_QB][VF_N] per-lane sums */
     float *acc = lv + ATT_QB * 16;                /* [ATT_QB][dv] */
     const vf ninf = vf_set1(-INFINITY);
     for (int64_t r0 = q0; r0 < q1; r0 += ATT_QB) {
         const int64_t rows = q1 - r0 < ATT_QB ? q1 - r0 : ATT_QB;
         /* missing rows of the last block repeat row r0 and are not stored */
-        for (int r = 0; r < ATT_QB; r++) {
-            const float *qr = Q + (r0 + (r < rows ? r : 0)) * ldq;
-            for (int64_t c = 0; c < d; c++) qs[c * ATT_QB + r] = qr[c] * scale;
-        }
+        const float *qp[ATT_QB];
+        for (int r = 0; r < ATT_QB; r++) qp[r] = Q + (r0 + (r < rows ? r : 0)) * ldq;
         float m[ATT_QB], alpha[ATT_QB];
         for (int r = 0; r < ATT_QB; r++) {
             m[r] = -INFINITY;
@@ -423,7 +426,7 @@ HOT_KERNEL void attention(const float *Q, int64_t ldq, const float *KT, const fl
              * keys occupy, not a whole tile: scores per 2 vectors, softmax
              * per vector (the keys past them would only give exp(-inf) = 0) */
             const int nvec = (int)((nv + VF_N - 1) / VF_N);
-            att_scores(qs, d, KT + j0 * d, st, (nv + 2 * VF_N - 1) / (2 * VF_N) * (2 * VF_N));
+            att_scores(qp, d, KT + j0 * d, st, (nv + 2 * VF_N - 1) / (2 * VF_N) * (2 * VF_N), scale);
             float mnew[ATT_QB];
             for (int r = 0; r < ATT_QB; r++) {
                 float *sr = st + r * HOT_KEY_TILE;

@@ -360,7 +360,7 @@ static void test_attention_kernel(const hot_kernels *hk)
                 float *y = malloc((size_t)(nq * ldy + 1) * sizeof *y);
                 for (int64_t i = 0; i < nq * ldy + 1; i++) y[i] = 3.0f;
                 double *r = malloc((size_t)(nq * dv) * sizeof *r);
-                float *scratch = malloc((size_t)hot_attention_scratch(d, dv) * sizeof *scratch);
+                float *scratch = malloc((size_t)hot_attention_scratch(dv) * sizeof *scratch);
                 float *packed = malloc((size_t)hot_attention_packed_floats(d, nk) * sizeof *packed);
                 hot_attention_pack_k(ks, ldk, d, nk, kt, packed);
                 float scale = 1.0f / sqrtf((float)d);
