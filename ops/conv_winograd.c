@@ -12,8 +12,9 @@ typedef struct wino_job {
     float *y;
     conv_epi ep;
     int64_t th, tw, tiles, tb, blocks;  /* 4x4 output tiles per column/row, in all; per block */
+    int64_t vstride, mstride;           /* floats from one position's rows of V (M) to the next */
     int threads;
-    float *scratch;                     /* per thread: V [36][tb][C], then M [36][tb][M] */
+    float *scratch;                     /* per thread: V [36][vstride], then M [36][mstride] */
     size_t per_thread;
 } wino_job;
 
@@ -32,7 +33,7 @@ static void wino_block(const wino_job *j, float *v, float *mm, int64_t t0, int64
         const float *rows[6];
         for (int q = 0; q < 6; q++)
             rows[q] = iy0 + q >= 0 && iy0 + q < g->ih ? j->x + (img * g->ih + iy0 + q) * g->iw * C : NULL;
-        j->wk->input(rows, ix0, g->iw, C, v + i * C, j->tb * C);
+        j->wk->input(rows, ix0, g->iw, C, v + i * C, j->vstride);
     }
     const conv_epi plain = {NULL, NULL, 0, GEMM_ACT_NONE, 0, 0};
     const float *a[IGEMM_MAX_MR];
@@ -43,8 +44,8 @@ static void wino_block(const wino_job *j, float *v, float *mm, int64_t t0, int64
             const float *wp = s->wpack + (size_t)(col0 * WINO_POS * C + p * C * width);
             for (int64_t i0 = 0; i0 < nb; i0 += uk->mr) {
                 int64_t mr = nb - i0 < uk->mr ? nb - i0 : uk->mr;
-                for (int64_t i = 0; i < mr; i++) a[i] = v + (p * j->tb + i0 + i) * C;
-                fns[mr](C, 1, a, wp, mm + (p * j->tb + i0) * K + col0, K, nc, &plain);
+                for (int64_t i = 0; i < mr; i++) a[i] = v + p * j->vstride + (i0 + i) * C;
+                fns[mr](C, 1, a, wp, mm + p * j->mstride + i0 * K + col0, K, nc, &plain);
             }
         }
     }
@@ -52,7 +53,7 @@ static void wino_block(const wino_job *j, float *v, float *mm, int64_t t0, int64
         int64_t t = t0 + i, img = t / per_img, r = t % per_img, oy = (r / j->tw) * 4, ox = (r % j->tw) * 4;
         int64_t at = ((img * g->oh + oy) * g->ow + ox) * K;
         int nrows = (int)(g->oh - oy < 4 ? g->oh - oy : 4), ncols = (int)(g->ow - ox < 4 ? g->ow - ox : 4);
-        j->wk->output(mm + i * K, j->tb * K, K, j->y + at, g->ow * K, nrows, ncols, j->z ? j->z + at : NULL, &j->ep);
+        j->wk->output(mm + i * K, j->mstride, K, j->y + at, g->ow * K, nrows, ncols, j->z ? j->z + at : NULL, &j->ep);
     }
 }
 
@@ -61,7 +62,7 @@ static void wino_thread(void *arg, int64_t begin, int64_t end)
     const wino_job *j = arg;
     for (int64_t t = begin; t < end; t++) {
         float *v = j->scratch + (size_t)t * j->per_thread;
-        float *mm = v + (size_t)(WINO_POS * j->tb * j->g->c);
+        float *mm = v + (size_t)(WINO_POS * j->vstride);
         int64_t b0, b1;
         chunk_of(j->blocks, j->threads, t, &b0, &b1);
         for (int64_t b = b0; b < b1; b++) {
@@ -74,7 +75,7 @@ static void wino_thread(void *arg, int64_t begin, int64_t end)
 onyx_status conv_winograd_run(onyx_kctx *k, nhwc_conv *s, const nhwc_geom *g, const float *x, const float *z,
                               float *y, const conv_epi *ep)
 {
-    wino_job j = {s, g, wino_kernels_best(), x, z, y, *ep, 0, 0, 0, 0, 0, 0, NULL, 0};
+    wino_job j = {s, g, wino_kernels_best(), x, z, y, *ep, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0};
     j.th = (g->oh + 3) / 4;
     j.tw = (g->ow + 3) / 4;
     j.tiles = g->n * j.th * j.tw;
@@ -93,7 +94,13 @@ onyx_status conv_winograd_run(onyx_kctx *k, nhwc_conv *s, const nhwc_geom *g, co
     j.tb = (j.tiles + j.blocks - 1) / j.blocks;
     j.blocks = (j.tiles + j.tb - 1) / j.tb;
     if (j.threads > j.blocks) j.threads = (int)j.blocks;
-    j.per_thread = (size_t)(WINO_POS * j.tb * (g->c + g->m) + 16) / 16 * 16;
+    /* a position's rows padded by a cache line: tb x C floats are often a
+     * multiple of 4 KB, and the 36 positions of one tile, written (V) and
+     * read (M) together, would then fall in one L1 set of 12 ways (64x64
+     * channels at 256x256, 1 thread: the two transforms' time ~12% less) */
+    j.vstride = (j.tb * g->c + 15) / 16 * 16 + 16;
+    j.mstride = (j.tb * g->m + 15) / 16 * 16 + 16;
+    j.per_thread = (size_t)(WINO_POS * (j.vstride + j.mstride));
     k_scratch_buf *sb = k_scratch(k, K_SCRATCH_IMAGE, &s->own_scratch);
     if (!k_scratch_reserve(sb, j.per_thread * (size_t)j.threads))
         return k_fail(k, ONYX_E_NOMEM, "out of memory for the Winograd transforms");
