@@ -236,10 +236,10 @@ int cmd_verify(int argc, char **argv)
     closedir(d);
     int rc = 0;
     if (!n_sets) {
-        fprintf(stderr, "onyx: no test_data_set_* in '%s'\n", dir);
+        fprintf(stderr, "onyx: no test_data_set_* in '%s' (give the directory that holds them)\n", dir);
         rc = EXIT_ERROR;
     }
-    qsort(sets, (size_t)n_sets, sizeof *sets, cmp_str);
+    if (n_sets) qsort(sets, (size_t)n_sets, sizeof *sets, cmp_str); /* sets is NULL when there are none */
     if (parent && n_sets) {
         onyx_session_free(s);
         rc = verify_parent(m, model_path, parent, sets, n_sets, min_cos, layers);
