@@ -13,7 +13,7 @@ onyx/ORT (above 1: onyx is slower). Writes bench/results/latest.json and .md.
   bench/run.py [--onyx build/onyx] [--models a,b] [--threads 1,2] [--rounds N] [--budget SEC]
                [--ort-no-spin]
 
-Rounds: 6 for models under 200 ms of ORT latency, 2 above (--rounds sets one count for all).
+Rounds: 12 for models under 200 ms of ORT latency, 2 above (--rounds sets one count for all).
 
 Models whose ONNX Runtime latency (meta.json) is above a second get two
 timed runs, no warm-up and one round, so a full run stays around a quarter of an hour; when the
@@ -32,9 +32,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Rounds per model and thread count. A round of a model of a few ms is over in
 # a fraction of a second, so one burst of the shared machine's noise can make
-# a whole round: such models get more rounds (they cost little).
+# a whole round: such models get more rounds (they cost little). The host
+# also drifts between a fast and a slow state for seconds at a time (MobileNetV4
+# at 1 thread: per-round medians of 2.2 or 2.8 ms in onyx, 2.4 or 3.1 in ORT,
+# in one run), so with 6 rounds the state of two or three rounds decided a
+# ratio by +-15%; 12 rounds narrow that by about a third (1 / sqrt 2).
 DEFAULT_ROUNDS = 2
-SMALL_ROUNDS = 6
+SMALL_ROUNDS = 12
 SMALL_MS = 200
 
 # Further test sets benchmarked as rows of their own, "NAME@SET" (the issue's
