@@ -5,7 +5,8 @@
  * output_padding, auto_pad, groups for the last),
  * on random shapes: 1x1, 2x2, 3x3, 5x5, 7x7 and rectangular kernels, strides,
  * dilations, asymmetric pads, auto_pad, ceil_mode, groups, depthwise,
- * channel counts around the vector widths (1, 3, 17, 24, 40, 65...), batch,
+ * channel counts around the vector widths (1, 3, 17, 24, 40, 65...), few
+ * pixels and many channels (the threads split the strips), batch,
  * residual Z, every activation; dense convs also reading X in NCHW
  * (nchw_input). The fast paths must stay within float
  * rounding of the reference, give the same bits on 1 and 3 threads, and the
@@ -80,7 +81,7 @@ static void check_nhwc_conv(const op_call *nc, onyx_threads *tp1, onyx_threads *
 
 static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter)
 {
-    int kind = rnd(6); /* 0: depthwise, 1: grouped, else dense */
+    int kind = rnd(6); /* 0: depthwise, 1: grouped, 2: dense, few pixels and 3 or 6 strips, else dense */
     int64_t grp = 1, c, m;
     if (kind == 0) {
         c = m = grp = channel_count();
@@ -88,6 +89,10 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter)
         grp = 2 + rnd(3);
         c = grp * (1 + rnd(5));
         m = grp * (1 + rnd(20));
+    } else if (kind == 2) {
+        /* fewer output pixels than channels: the threads split the strips */
+        c = channel_count();
+        m = 96 * (1 + rnd(2)) - rnd(8);
     } else {
         c = channel_count();
         m = channel_count() + rnd(3) * 32;
@@ -96,7 +101,8 @@ static void test_conv(onyx_threads *tp1, onyx_threads *tp3, int iter)
     int64_t kh = ks[rnd(7)], kw = rnd(4) ? kh : ks[rnd(7)];
     int64_t s[2] = {1 + (rnd(3) == 0), 1 + (rnd(3) == 0)}, d[2] = {1 + (rnd(6) == 0), 1 + (rnd(6) == 0)};
     int64_t pads[4] = {rnd((int)kh), rnd((int)kw), rnd((int)kh), rnd((int)kw)};
-    int64_t h = (kh - 1) * d[0] + 1 + rnd(14), w = (kw - 1) * d[1] + 1 + rnd(14);
+    int64_t more = kind == 2 ? 4 : 14;
+    int64_t h = (kh - 1) * d[0] + 1 + rnd((int)more), w = (kw - 1) * d[1] + 1 + rnd((int)more);
     int64_t n = 1 + (rnd(4) == 0);
     int64_t xd[4] = {n, c, h, w}, wd[4] = {m, c / grp, kh, kw}, bd[1] = {m};
     onyx_tensor *x = rand_tensor(4, xd), *wt = rand_tensor(4, wd), *b = rand_tensor(1, bd);
